@@ -1,0 +1,221 @@
+//! The correctness matrix: kinds x options x shapes against the f64 reference.
+
+use crate::{check, check_amp, check_weights, ctx, Rng};
+use webattn::{
+    Attention, Kind, Remainder, Shape, SigmoidBias, SigmoidOptions, SoftmaxOptions,
+    StickBreakingOptions,
+};
+
+pub fn shape(b: usize, hq: usize, hkv: usize, tq: usize, tk: usize, d: usize, dv: usize) -> Shape {
+    Shape {
+        batch: b,
+        q_heads: hq,
+        kv_heads: hkv,
+        q_len: tq,
+        kv_len: tk,
+        head_dim: d,
+        v_dim: dv,
+    }
+}
+
+/// Every option combination worth a kernel path, for a given shape (sinks need Hq).
+pub fn variants(s: &Shape) -> Vec<(&'static str, Attention)> {
+    let sinks: Vec<f32> = (0..s.q_heads).map(|h| 0.5 * h as f32 - 1.0).collect();
+    vec![
+        ("softmax", Attention::softmax()),
+        ("softmax causal", Attention::softmax().causal(true)),
+        (
+            "softmax causal window",
+            Attention::softmax().causal(true).window(7),
+        ),
+        ("softmax window", Attention::softmax().window(5)),
+        (
+            "softmax causal sink",
+            Attention::of(Kind::Softmax(SoftmaxOptions {
+                causal: true,
+                sinks: Some(sinks.clone()),
+            })),
+        ),
+        (
+            "softmax sink",
+            Attention::of(Kind::Softmax(SoftmaxOptions {
+                causal: false,
+                sinks: Some(sinks),
+            })),
+        ),
+        ("sigmoid -ln n", Attention::sigmoid()),
+        (
+            "sigmoid causal b=0",
+            Attention::of(Kind::Sigmoid(SigmoidOptions {
+                causal: true,
+                bias: SigmoidBias::Value(0.0),
+                normalize: false,
+            })),
+        ),
+        (
+            "sigmoid causal normalized",
+            Attention::of(Kind::Sigmoid(SigmoidOptions {
+                causal: true,
+                bias: SigmoidBias::Value(0.3),
+                normalize: true,
+            })),
+        ),
+        (
+            "sigmoid causal window",
+            Attention::sigmoid().causal(true).window(6),
+        ),
+        ("stick-breaking", Attention::stick_breaking()),
+        (
+            "stick-breaking attend_current",
+            Attention::of(Kind::StickBreaking(StickBreakingOptions {
+                attend_current: true,
+                remainder: Remainder::Drop,
+            })),
+        ),
+        (
+            "stick-breaking rem->current",
+            Attention::of(Kind::StickBreaking(StickBreakingOptions {
+                attend_current: false,
+                remainder: Remainder::ToCurrent,
+            })),
+        ),
+        (
+            "stick-breaking window",
+            Attention::stick_breaking().window(9),
+        ),
+    ]
+}
+
+fn lengths() -> Vec<usize> {
+    let t = ctx().tile_config(64, 64).unwrap();
+    let (bq, bk) = (t.bq as usize, t.bk as usize);
+    let mut v = vec![1, bq - 1, bq, bq + 1, bk - 1, bk, bk + 1, 2 * bk + 1, 100];
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn every_variant_at_tile_edges() {
+    let mut worst = 0.0f64;
+    for t in lengths() {
+        let s = shape(1, 2, 2, t, t, 64, 64);
+        for (name, attn) in variants(&s) {
+            let r = check(&attn, &s, &format!("{name} T={t}"));
+            worst = worst.max(r.rel_o).max(r.rel_aux);
+        }
+    }
+    eprintln!("worst relative error across tile edges: {worst:e}");
+}
+
+#[test]
+fn every_head_dim() {
+    for d in [16, 32, 64, 80, 96, 128, 256, 8, 12, 40] {
+        let s = shape(1, 2, 1, 33, 33, d, d);
+        for (name, attn) in variants(&s).into_iter().step_by(2) {
+            check(&attn, &s, &format!("{name} D={d}"));
+        }
+    }
+}
+
+#[test]
+fn value_dim_differs_from_key_dim() {
+    for (d, dv) in [(64, 32), (32, 128), (80, 16)] {
+        let s = shape(1, 2, 2, 21, 21, d, dv);
+        for (name, attn) in variants(&s) {
+            check(&attn, &s, &format!("{name} D={d} Dv={dv}"));
+        }
+    }
+}
+
+#[test]
+fn gqa_batches_and_shorter_queries() {
+    // GQA 8:2, batch 2, chunked prefill (Tq < Tk), decoding (Tq = 1) and Tq > Tk.
+    for (tq, tk) in [(5, 37), (1, 70), (40, 40), (17, 16), (30, 12)] {
+        let s = shape(2, 8, 2, tq, tk, 32, 32);
+        for (name, attn) in variants(&s) {
+            check(&attn, &s, &format!("{name} GQA 8:2 Tq={tq} Tk={tk}"));
+        }
+    }
+}
+
+#[test]
+fn extreme_logits_stay_finite_and_exact() {
+    // Logits near +-1e4: overflow in exp, softplus or 1 - sigmoid would show up as NaN/Inf.
+    let s = shape(1, 2, 2, 40, 40, 64, 64);
+    let mut worst = 0.0f64;
+    for (name, attn) in variants(&s) {
+        let attn = attn.scale(3.0e4);
+        let r = check_amp(&attn, &s, &format!("{name} logits~1e4"), 1.0, 1e-5);
+        worst = worst.max(r.rel_o);
+    }
+    eprintln!("worst relative error with logits near 1e4: {worst:e}");
+}
+
+#[test]
+fn sink_logit_of_twenty() {
+    let s = shape(1, 3, 3, 19, 19, 32, 32);
+    for causal in [false, true] {
+        let attn = Attention::of(Kind::Softmax(SoftmaxOptions {
+            causal,
+            sinks: Some(vec![20.0, 0.0, -3.0]),
+        }));
+        check(&attn, &s, "sink 20");
+    }
+}
+
+#[test]
+fn windows_that_leave_rows_empty() {
+    // Stick-breaking with W = 1 excludes every key: o = 0, rem = 1.
+    let s = shape(1, 2, 2, 20, 20, 16, 16);
+    let r = check(&Attention::stick_breaking().window(1), &s, "sb window 1");
+    assert_eq!(r.max_abs, 0.0);
+    // Tq > Tk, causal: the first rows sit before key 0 (o = 0, lse = -inf; lse = s with a sink).
+    let s = shape(1, 2, 2, 30, 10, 16, 16);
+    for (name, attn) in variants(&s) {
+        check(&attn, &s, &format!("{name} Tq>Tk"));
+    }
+}
+
+#[test]
+fn weights_match_the_reference() {
+    for (tq, tk, hq, hkv) in [(1, 1, 2, 2), (17, 17, 4, 2), (9, 40, 2, 1), (50, 50, 1, 1)] {
+        let s = shape(1, hq, hkv, tq, tk, 16, 16);
+        for (name, attn) in variants(&s) {
+            check_weights(&attn, &s, &format!("weights {name} Tq={tq} Tk={tk}"));
+        }
+    }
+}
+
+#[test]
+fn work_split_over_heads_when_bindings_are_small() {
+    // A context that pretends storage bindings hold only 16 KiB: q and o (144 KiB each, 12 KiB
+    // per GQA group) must be split over (batch, head) groups and still be exact.
+    let c = webattn::Context::new_blocking(webattn::ContextOptions {
+        max_binding_size: Some(16 * 1024),
+        ..webattn::ContextOptions::from_env()
+    })
+    .unwrap();
+    let s = shape(4, 6, 3, 48, 48, 32, 32);
+    let mut rng = Rng(crate::seed("split"));
+    let q = rng.vec(s.q().iter().product(), 1.0);
+    let k = rng.vec(s.k().iter().product(), 1.0);
+    let v = rng.vec(s.v().iter().product(), 1.0);
+    for (name, attn) in variants(&s) {
+        let got = pollster::block_on(c.attention_f32(&attn, &s, &q, &k, &v)).unwrap();
+        let want = webattn::reference(&attn, &s, &q, &k, &v).unwrap();
+        let (rel, _) = crate::errors(&got.o, &want.o);
+        assert!(rel < 1e-5, "{name}: split run rel error {rel:e}");
+        let ws = shape(1, 6, 3, 20, 30, 32, 32);
+        let n = |x: [usize; 4]| x.iter().product::<usize>();
+        let (wq, wk, wv) = (
+            rng.vec(n(ws.q()), 1.0),
+            rng.vec(n(ws.k()), 1.0),
+            rng.vec(n(ws.v()), 1.0),
+        );
+        let a = pollster::block_on(c.weights_f32(&attn, &ws, &wq, &wk, &wv)).unwrap();
+        let aw = webattn::reference_weights(&attn, &ws, &wq, &wk, &wv).unwrap();
+        let (rel, _) = crate::errors(&a, &aw);
+        assert!(rel < 1e-5, "{name}: split weights rel error {rel:e}");
+    }
+}
