@@ -1,1 +1,314 @@
-fn main() {}
+//! `webattn`: the command-line program.
+//!
+//! ```text
+//! webattn info                         adapter, features, limits, tiles per head dim
+//! webattn run -i qkv.safetensors -o out.safetensors --kind stick-breaking [options]
+//! webattn check [--kind all] [shape options]   GPU against the f64 reference, errors printed
+//! ```
+//! Every command takes `--adapter auto|software|vulkan|metal|dx12|gl` (or WEBATTN_ADAPTER).
+//! With no GPU it runs on the software adapter (Mesa lavapipe on Linux).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use webattn::{
+    Attention, Context, ContextOptions, Kind, Remainder, Shape, SigmoidBias, SigmoidOptions,
+    SoftmaxOptions, StickBreakingOptions,
+};
+
+const USAGE: &str = "\
+webattn: tiled stick-breaking, softmax and sigmoid attention on WebGPU (wgpu)
+
+USAGE:
+  webattn info
+  webattn run   -i IN.safetensors -o OUT.safetensors --kind KIND [OPTIONS]
+  webattn check [--kind KIND|all] [--batch B --heads HQ --kv-heads HKV --q-len TQ --kv-len TK --dim D --v-dim DV] [--seed N] [OPTIONS]
+
+KIND: softmax | sigmoid | stick-breaking
+
+OPTIONS:
+  --adapter NAME        auto | software | vulkan | metal | dx12 | gl (default: $WEBATTN_ADAPTER or auto)
+  --causal              causal mask (softmax, sigmoid; stick-breaking is always causal)
+  --window W            sliding window of W keys
+  --scale S             logit scale (default 1/sqrt(D))
+  --sinks a,b,...       softmax: per-head sink logits (or a tensor 'sinks' [Hq] in the input file)
+  --bias B|minus-log-n  sigmoid bias (default minus-log-n)
+  --normalize           sigmoid: row-normalised variant
+  --attend-current      stick-breaking: the current token takes a share too
+  --remainder drop|current   stick-breaking remainder policy (default drop)
+  --weights             run: also write the attention weights 'weights' [B,Hq,Tq,Tk]
+
+run reads tensors q [B,Hq,Tq,D], k [B,Hkv,Tk,D], v [B,Hkv,Tk,Dv] (F32, F16 or BF16) and writes
+o (and lse or rem) as F32.";
+
+struct Args {
+    cmd: String,
+    flags: HashMap<String, String>,
+}
+
+const SWITCHES: [&str; 5] = ["causal", "normalize", "attend-current", "weights", "help"];
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let cmd = it.next().unwrap_or_else(|| "help".into());
+    let mut flags = HashMap::new();
+    while let Some(a) = it.next() {
+        let key = match a.as_str() {
+            "-i" => "input".to_string(),
+            "-o" => "output".to_string(),
+            "-h" => "help".to_string(),
+            s if s.starts_with("--") => s[2..].to_string(),
+            s => return Err(format!("unexpected argument '{s}'")),
+        };
+        if SWITCHES.contains(&key.as_str()) {
+            flags.insert(key, String::new());
+        } else {
+            let v = it.next().ok_or_else(|| format!("--{key} needs a value"))?;
+            flags.insert(key, v);
+        }
+    }
+    Ok(Args { cmd, flags })
+}
+
+impl Args {
+    fn get<T: std::str::FromStr>(&self, k: &str, default: T) -> Result<T, String> {
+        match self.flags.get(k) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("--{k}: cannot parse '{v}'")),
+        }
+    }
+    fn has(&self, k: &str) -> bool {
+        self.flags.contains_key(k)
+    }
+}
+
+fn context(args: &Args) -> Result<Context, String> {
+    let mut opts = ContextOptions::from_env();
+    if let Some(a) = args.flags.get("adapter") {
+        opts.adapter = webattn::AdapterChoice::parse(a).ok_or(format!("unknown adapter '{a}'"))?;
+    }
+    Context::new_blocking(opts).map_err(|e| e.to_string())
+}
+
+fn attention(args: &Args, kind: &str, hq: usize, file_sinks: Option<Vec<f32>>) -> Result<Attention, String> {
+    let causal = args.has("causal");
+    let kind = match kind {
+        "softmax" => {
+            let sinks = match args.flags.get("sinks") {
+                Some(s) => Some(
+                    s.split(',')
+                        .map(|x| x.trim().parse::<f32>().map_err(|_| format!("--sinks: bad '{x}'")))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                None => file_sinks,
+            };
+            if let Some(s) = &sinks {
+                if s.len() != hq {
+                    return Err(format!("{} sink logits for {hq} query heads", s.len()));
+                }
+            }
+            Kind::Softmax(SoftmaxOptions { causal, sinks })
+        }
+        "sigmoid" => {
+            let bias = match args.flags.get("bias").map(String::as_str) {
+                None | Some("minus-log-n") => SigmoidBias::MinusLogKeys,
+                Some(b) => SigmoidBias::Value(b.parse().map_err(|_| format!("--bias: bad '{b}'"))?),
+            };
+            Kind::Sigmoid(SigmoidOptions { causal, bias, normalize: args.has("normalize") })
+        }
+        "stick-breaking" | "stick_breaking" | "sb" => {
+            let remainder = match args.flags.get("remainder").map(String::as_str) {
+                None | Some("drop") => Remainder::Drop,
+                Some("current") => Remainder::ToCurrent,
+                Some(r) => return Err(format!("--remainder: '{r}' is not drop or current")),
+            };
+            Kind::StickBreaking(StickBreakingOptions { attend_current: args.has("attend-current"), remainder })
+        }
+        k => return Err(format!("unknown kind '{k}' (softmax, sigmoid, stick-breaking)")),
+    };
+    let mut a = Attention::of(kind);
+    if args.has("scale") {
+        a.scale = Some(args.get("scale", 0.0f32)?);
+    }
+    if args.has("window") {
+        a.window = Some(args.get("window", 0u32)?);
+    }
+    Ok(a)
+}
+
+fn info(args: &Args) -> Result<(), String> {
+    let ctx = context(args)?;
+    println!("{}", ctx.info());
+    println!("\nforward tiles (TPR x BQ rows, BK keys, workgroup bytes), f32 storage, portable kernels:");
+    for d in [16, 32, 64, 80, 96, 128, 256] {
+        match ctx.tile_config(d, d) {
+            Ok(t) => println!(
+                "  D={d:<4} TPR={} BQ={:<3} BK={:<3} {} bytes",
+                t.tpr,
+                t.bq,
+                t.bk,
+                t.workgroup_bytes()
+            ),
+            Err(e) => println!("  D={d:<4} {e}"),
+        }
+    }
+    Ok(())
+}
+
+fn read_tensor(st: &safetensors::SafeTensors, name: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
+    use safetensors::Dtype;
+    let t = st.tensor(name).map_err(|e| format!("tensor '{name}': {e}"))?;
+    let d = t.data();
+    let data: Vec<f32> = match t.dtype() {
+        Dtype::F32 => bytemuck::pod_collect_to_vec(d),
+        Dtype::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(d).into_iter().map(f32::from).collect(),
+        Dtype::BF16 => bytemuck::pod_collect_to_vec::<u8, half::bf16>(d).into_iter().map(f32::from).collect(),
+        other => return Err(format!("tensor '{name}' is {other:?}; F32, F16 or BF16 expected")),
+    };
+    Ok((t.shape().to_vec(), data))
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let input = args.flags.get("input").ok_or("run needs -i IN.safetensors")?;
+    let output = args.flags.get("output").ok_or("run needs -o OUT.safetensors")?;
+    let kind = args.flags.get("kind").ok_or("run needs --kind")?;
+    let bytes = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("{input}: {e}"))?;
+    let (qs, q) = read_tensor(&st, "q")?;
+    let (ks, k) = read_tensor(&st, "k")?;
+    let (vs, v) = read_tensor(&st, "v")?;
+    let shape = Shape::from_shapes(&qs, &ks, &vs).map_err(|e| e.to_string())?;
+    let file_sinks = if st.names().contains(&"sinks") { Some(read_tensor(&st, "sinks")?.1) } else { None };
+    let attn = attention(args, kind, shape.q_heads, file_sinks)?;
+    let ctx = context(args)?;
+    eprintln!("adapter: {} ({})", ctx.info().name, ctx.info().backend);
+    let out = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v)).map_err(|e| e.to_string())?;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![("o".into(), shape.o().to_vec(), out.o)];
+    if let Some(l) = out.lse {
+        tensors.push(("lse".into(), shape.rows().to_vec(), l));
+    }
+    if let Some(r) = out.rem {
+        tensors.push(("rem".into(), shape.rows().to_vec(), r));
+    }
+    if args.has("weights") {
+        let a = pollster::block_on(ctx.weights_f32(&attn, &shape, &q, &k, &v)).map_err(|e| e.to_string())?;
+        tensors.push(("weights".into(), shape.weights().to_vec(), a));
+    }
+    let views = tensors
+        .iter()
+        .map(|(n, s, d)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytemuck::cast_slice(d))
+                .map(|v| (n.clone(), v))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize_to_file(views, None, std::path::Path::new(output)).map_err(|e| format!("{output}: {e}"))?;
+    eprintln!("wrote {} ({})", output, tensors.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", "));
+    Ok(())
+}
+
+/// Small deterministic generator for `check` inputs (never zeros).
+fn random(n: usize, seed: &mut u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let x = ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+            if x == 0.0 { 0.25 } else { x }
+        })
+        .collect()
+}
+
+fn rel_errors(got: &[f32], want: &[f64]) -> (f64, f64, bool) {
+    let (mut num, mut den, mut max_abs, mut finite) = (0.0, 0.0, 0.0f64, true);
+    for (&g, &w) in got.iter().zip(want) {
+        if !w.is_finite() {
+            finite &= g as f64 == w;
+            continue;
+        }
+        finite &= g.is_finite();
+        let d = g as f64 - w;
+        num += d * d;
+        den += w * w;
+        max_abs = max_abs.max(d.abs());
+    }
+    ((num / den.max(f64::MIN_POSITIVE)).sqrt(), max_abs, finite)
+}
+
+fn check(args: &Args) -> Result<bool, String> {
+    let hq = args.get("heads", 4usize)?;
+    let tq = args.get("q-len", 128usize)?;
+    let d = args.get("dim", 64usize)?;
+    let shape = Shape {
+        batch: args.get("batch", 1usize)?,
+        q_heads: hq,
+        kv_heads: args.get("kv-heads", 2usize.min(hq))?,
+        q_len: tq,
+        kv_len: args.get("kv-len", tq)?,
+        head_dim: d,
+        v_dim: args.get("v-dim", d)?,
+    };
+    shape.validate().map_err(|e| e.to_string())?;
+    let kind = args.flags.get("kind").map(String::as_str).unwrap_or("all");
+    let kinds: Vec<&str> = if kind == "all" { vec!["softmax", "sigmoid", "stick-breaking"] } else { vec![kind] };
+    let ctx = context(args)?;
+    println!("adapter: {} ({}, {})", ctx.info().name, ctx.info().backend, ctx.info().device_type);
+    println!("shape: {shape:?}");
+    let mut seed = args.get("seed", 0x5eed_u64)?;
+    println!("seed: {seed}");
+    let n = |s: [usize; 4]| s.iter().product::<usize>();
+    let q = random(n(shape.q()), &mut seed);
+    let k = random(n(shape.k()), &mut seed);
+    let v = random(n(shape.v()), &mut seed);
+    println!("\n| kind | output | rel L2 error | max abs error | tolerance | result |");
+    println!("|---|---|---|---|---|---|");
+    let mut all_ok = true;
+    for kind in kinds {
+        let attn = attention(args, kind, hq, None)?;
+        let got = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v)).map_err(|e| e.to_string())?;
+        let want = webattn::reference(&attn, &shape, &q, &k, &v).map_err(|e| e.to_string())?;
+        let mut rows = vec![("o", rel_errors(&got.o, &want.o))];
+        if let (Some(g), Some(w)) = (&got.lse, &want.lse) {
+            rows.push(("lse", rel_errors(g, w)));
+        }
+        if let (Some(g), Some(w)) = (&got.rem, &want.rem) {
+            rows.push(("rem", rel_errors(g, w)));
+        }
+        for (name, (rel, abs, finite)) in rows {
+            let ok = finite && rel < 1e-5;
+            all_ok &= ok;
+            println!("| {kind} | {name} | {rel:.3e} | {abs:.3e} | 1e-5 | {} |", if ok { "ok" } else { "FAIL" });
+        }
+    }
+    Ok(all_ok)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let r = match args.cmd.as_str() {
+        "info" => info(&args).map(|_| true),
+        "run" => run(&args).map(|_| true),
+        "check" => check(&args),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        c => Err(format!("unknown command '{c}'\n\n{USAGE}")),
+    };
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("check failed: an error is above tolerance or not finite");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
