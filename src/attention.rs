@@ -448,12 +448,8 @@ impl Context {
         out: &Tensor,
         aux: Option<&Tensor>,
     ) -> Result<()> {
-        if ins[0].dtype != DType::F32 {
-            return Err(Error::MissingFeature(
-                "f16 tensors in attention kernels are not implemented yet (use f32)".into(),
-            ));
-        }
-        let (pipeline, layout) = self.pipeline(setup.kind, entry, ins[0].dtype, tiles)?;
+        let storage = self.storage(ins[0].dtype);
+        let (pipeline, layout) = self.pipeline(setup.kind, entry, storage, tiles)?;
         let rows_per_wg = match entry {
             Entry::Forward => tiles.bq,
             Entry::Weights => TileConfig::WG,
@@ -468,7 +464,7 @@ impl Context {
         }
         let es = ins[0].dtype.size() as u64;
         let (o_per_unit, o_div) = match entry {
-            Entry::Forward => ((s.q_len * s.v_dim) as u64 * 4, 16),
+            Entry::Forward => ((s.q_len * s.v_dim) as u64 * es, 4 * es),
             Entry::Weights => ((s.q_len * s.kv_len) as u64 * 4, 4),
         };
         let mut parts = vec![
@@ -748,7 +744,32 @@ impl Context {
         v: &[f32],
     ) -> Result<HostOutput> {
         let (qt, kt, vt) = self.upload_qkv(shape, q, k, v)?;
-        let out = self.run(attn, &qt, &kt, &vt)?;
+        self.read_output(&self.run(attn, &qt, &kt, &vt)?).await
+    }
+
+    /// Uploads host f16 inputs (the `half` crate), runs `attn` with f16 storage and f32
+    /// accumulation, and reads every output back (o widened to f32). Works with or without
+    /// `SHADER_F16` (see [`crate::DeviceInfo::f16_storage`]).
+    pub async fn attention_f16(
+        &self,
+        attn: &Attention,
+        shape: &Shape,
+        q: &[half::f16],
+        k: &[half::f16],
+        v: &[half::f16],
+    ) -> Result<HostOutput> {
+        shape.validate()?;
+        shape.check_len("q", shape.q(), q.len())?;
+        shape.check_len("k", shape.k(), k.len())?;
+        shape.check_len("v", shape.v(), v.len())?;
+        let qt = self.tensor_f16(&shape.q(), q)?;
+        let kt = self.tensor_f16(&shape.k(), k)?;
+        let vt = self.tensor_f16(&shape.v(), v)?;
+        self.read_output(&self.run(attn, &qt, &kt, &vt)?).await
+    }
+
+    /// Reads every tensor of a forward call's output back to the host (o widened to f32).
+    pub async fn read_output(&self, out: &Output) -> Result<HostOutput> {
         let o = self.read_f32(&out.o).await?;
         let lse = match &out.lse {
             Some(t) => Some(self.read_f32(t).await?),

@@ -8,7 +8,7 @@ use std::task::{Poll, Waker};
 
 use wgpu::util::DeviceExt;
 
-use crate::shader::{self, Entry, KindId, TileConfig};
+use crate::shader::{self, Entry, KindId, Storage, TileConfig};
 use crate::tensor::byte_len;
 use crate::{DType, Error, Result, Tensor};
 
@@ -47,6 +47,31 @@ impl AdapterChoice {
     }
 }
 
+/// A family of forward kernels. All compute the same function; they differ in the hardware
+/// features they use. [`Context`] picks the fastest the device supports unless one is forced
+/// ([`ContextOptions::variant`] or `WEBATTN_VARIANT=portable|subgroup|coopmat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// Core WebGPU only: workgroup-memory tiles, no subgroups, no extensions. Runs everywhere.
+    Portable,
+    /// Row reductions and broadcasts through subgroup operations (`SUBGROUP`).
+    Subgroup,
+    /// Cooperative matrices (tensor cores) for QK^T and PV (`EXPERIMENTAL_COOPERATIVE_MATRIX`).
+    CoopMatrix,
+}
+
+impl Variant {
+    /// Parses `portable`, `subgroup` or `coopmat`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "portable" => Some(Variant::Portable),
+            "subgroup" | "subgroups" => Some(Variant::Subgroup),
+            "coopmat" | "coop-matrix" | "cooperative-matrix" => Some(Variant::CoopMatrix),
+            _ => None,
+        }
+    }
+}
+
 /// Options of [`Context::new`].
 #[derive(Debug, Clone, Default)]
 pub struct ContextOptions {
@@ -55,6 +80,12 @@ pub struct ContextOptions {
     /// Lower the storage-binding size webattn assumes (bytes). Work whose tensors exceed it is
     /// split over batch and heads; used by tests to exercise the split on small tensors.
     pub max_binding_size: Option<u64>,
+    /// Read f16 tensors packed (`unpack2x16float`) even where `SHADER_F16` exists: the route
+    /// browsers without shader-f16 take. Also set by `WEBATTN_F16=packed`.
+    pub packed_f16: bool,
+    /// Force a kernel variant (`None`: the fastest the device supports). Forcing one the
+    /// device lacks fails with [`Error::MissingFeature`]. Also set by `WEBATTN_VARIANT`.
+    pub variant: Option<Variant>,
 }
 
 impl ContextOptions {
@@ -62,6 +93,8 @@ impl ContextOptions {
     pub fn from_env() -> Self {
         ContextOptions {
             adapter: AdapterChoice::from_env().unwrap_or_default(),
+            packed_f16: std::env::var("WEBATTN_F16").is_ok_and(|v| v == "packed"),
+            variant: std::env::var("WEBATTN_VARIANT").ok().and_then(|v| Variant::parse(&v)),
             ..Default::default()
         }
     }
@@ -86,6 +119,10 @@ pub struct DeviceInfo {
     pub subgroup_sizes: (u32, u32),
     /// Cooperative-matrix (tensor-core) shapes the adapter reports, as `MxNxK ab->cr` strings.
     pub cooperative_matrix: Vec<String>,
+    /// The forward-kernel variant this context uses.
+    pub variant: Variant,
+    /// How f16 tensors are read: `F16` (shader-f16) or `F16Packed` (core WebGPU).
+    pub f16_storage: Storage,
     /// `TIMESTAMP_QUERY` is enabled on the device.
     pub timestamp_query: bool,
     /// Largest storage-buffer binding, bytes (after any [`ContextOptions::max_binding_size`]).
@@ -122,6 +159,8 @@ impl std::fmt::Display for DeviceInfo {
             self.cooperative_matrix.join(", ")
         };
         writeln!(f, "cooperative matrix: {cm}")?;
+        writeln!(f, "f16 tensors read:   {:?}", self.f16_storage)?;
+        writeln!(f, "kernel variant:     {:?} (softmax, sigmoid, stick-breaking)", self.variant)?;
         writeln!(f, "timestamp queries:  {}", self.timestamp_query)?;
         writeln!(f, "max storage binding {} bytes", self.max_storage_binding)?;
         writeln!(f, "max buffer          {} bytes", self.max_buffer)?;
@@ -134,7 +173,7 @@ impl std::fmt::Display for DeviceInfo {
     }
 }
 
-type PipelineKey = (KindId, Entry, DType, TileConfig);
+type PipelineKey = (KindId, Entry, Storage, TileConfig);
 
 /// A GPU device ready to run attention: adapter facts, cached pipelines and buffers.
 ///
@@ -211,7 +250,7 @@ impl Context {
             coop,
             device,
             queue,
-            options.max_binding_size,
+            &options,
             true,
         )
     }
@@ -274,10 +313,11 @@ impl Context {
         device: wgpu::Device,
         queue: wgpu::Queue,
         adapter_info: Option<wgpu::AdapterInfo>,
+        options: &ContextOptions,
     ) -> Result<Self> {
         let info = adapter_info.unwrap_or_else(|| device.adapter_info());
         let features = device.features();
-        Self::build(info, features, Vec::new(), device, queue, None, false)
+        Self::build(info, features, Vec::new(), device, queue, options, false)
     }
 
     fn build(
@@ -286,11 +326,37 @@ impl Context {
         cooperative_matrix: Vec<String>,
         device: wgpu::Device,
         queue: wgpu::Queue,
-        binding_cap: Option<u64>,
+        options: &ContextOptions,
         own_device: bool,
     ) -> Result<Self> {
+        let binding_cap = options.max_binding_size;
         let lim = device.limits();
         let df = device.features();
+        let f16_storage = if df.contains(wgpu::Features::SHADER_F16) && !options.packed_f16 {
+            Storage::F16
+        } else {
+            Storage::F16Packed
+        };
+        let variant = match options.variant {
+            None | Some(Variant::Portable) => Variant::Portable,
+            Some(Variant::Subgroup) if !df.contains(wgpu::Features::SUBGROUP) => {
+                return Err(Error::MissingFeature(
+                    "the subgroup variant needs SUBGROUP, which this device lacks".into(),
+                ))
+            }
+            Some(Variant::CoopMatrix) if cooperative_matrix.is_empty() => {
+                return Err(Error::MissingFeature(
+                    "the cooperative-matrix variant needs EXPERIMENTAL_COOPERATIVE_MATRIX with \
+                     16x16x16 f16 shapes, which this adapter lacks"
+                        .into(),
+                ))
+            }
+            Some(v) => {
+                return Err(Error::MissingFeature(format!(
+                    "the {v:?} variant is not built into this version of webattn"
+                )))
+            }
+        };
         let info = DeviceInfo {
             name: ai.name.clone(),
             backend: format!("{:?}", ai.backend),
@@ -302,6 +368,8 @@ impl Context {
             subgroups: adapter_features.contains(wgpu::Features::SUBGROUP),
             subgroup_sizes: (ai.subgroup_min_size, ai.subgroup_max_size),
             cooperative_matrix,
+            variant,
+            f16_storage,
             timestamp_query: df.contains(wgpu::Features::TIMESTAMP_QUERY),
             max_storage_binding: binding_cap.map_or(lim.max_storage_buffer_binding_size, |c| {
                 c.min(lim.max_storage_buffer_binding_size)
@@ -437,18 +505,26 @@ impl Context {
         Ok(())
     }
 
+    /// How tensors of `dtype` are read on this device.
+    pub fn storage(&self, dtype: DType) -> Storage {
+        match dtype {
+            DType::F32 => Storage::F32,
+            DType::F16 => self.info.f16_storage,
+        }
+    }
+
     pub(crate) fn pipeline(
         &self,
         kind: KindId,
         entry: Entry,
-        dtype: DType,
+        storage: Storage,
         tiles: TileConfig,
     ) -> Result<(wgpu::ComputePipeline, &wgpu::BindGroupLayout)> {
         let layout = match entry {
             Entry::Forward => &self.forward_layout,
             Entry::Weights => &self.weights_layout,
         };
-        let key = (kind, entry, dtype, tiles);
+        let key = (kind, entry, storage, tiles);
         let mut cache = self
             .pipelines
             .lock()
@@ -456,7 +532,7 @@ impl Context {
         if let Some(p) = cache.get(&key) {
             return Ok((p.clone(), layout));
         }
-        let src = shader::source(kind, entry, dtype, &tiles)?;
+        let src = shader::source(kind, entry, storage, &tiles);
         let label = format!("webattn {}/{entry:?}", kind.name());
         let module = self
             .device

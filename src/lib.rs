@@ -35,15 +35,18 @@ mod error;
 pub mod reference;
 pub mod shader;
 pub mod sigmoid;
+pub mod sink;
 pub mod softmax;
 pub mod stick_breaking;
 mod tensor;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use attention::{reference, reference_weights, Attention, HostOutput, Kind, Output, Shape};
-pub use context::{AdapterChoice, Context, ContextOptions, DeviceInfo};
+pub use context::{AdapterChoice, Context, ContextOptions, DeviceInfo, Variant};
 pub use error::{Error, Result};
 pub use reference::RefOutput;
-pub use shader::TileConfig;
+pub use shader::{Storage, TileConfig};
 pub use sigmoid::{SigmoidBias, SigmoidOptions};
 pub use softmax::SoftmaxOptions;
 pub use stick_breaking::{Remainder, StickBreakingOptions};

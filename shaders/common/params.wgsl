@@ -78,6 +78,13 @@ fn log1p_exp_neg(a: f32) -> f32 {
     return log(1.0 + e);
 }
 
+// Kahan summation step: returns (sum + x, new compensation) for a running (sum, comp).
+fn kahan_add(sum: f32, comp: f32, x: f32) -> vec2<f32> {
+    let y = x - comp;
+    let t = sum + y;
+    return vec2<f32>(t, (t - sum) - y);
+}
+
 // sigmoid(x) without overflow for any finite x.
 fn sigmoid(x: f32) -> f32 {
     if (x >= 0.0) {

@@ -6,6 +6,8 @@
 // to left). Each invocation carries its row's acc = -sum softplus(z_il) over the keys already
 // visited (the log of the stick left, <= 0), and inside a tile walks the keys right to left
 // with the running suffix sum, so log A_ij = log_sigmoid(z_ij) + acc_right(j) <= 0.
+// acc is carried across tiles with Kahan compensation (rem_i = exp(acc) has the absolute error
+// of acc as its relative error), and each tile sums its own suffix from 0.
 // Invariants: weights are <= 1: no running max, no rescaling; 1 - sigmoid is never formed
 // (log(1 - beta) = -softplus(z) = -(max(z, 0) + log1p(exp(-|z|)))); masked keys neither take
 // weight nor break the stick; a row with no key writes o = 0 (plus policy) and rem = 1.
@@ -15,20 +17,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let r = make_row(wg, lid);
     load_q_slice(r);
     var acc = 0.0;
+    var comp = 0.0;
     let tiles = key_tile_range(wg);
     for (var t = tiles.y; t > tiles.x; t--) {
         let kb = t - 1u;
         score_tile(r, kb, lid);
-        var run = acc;
+        var suffix = 0.0;
         for (var c = BK; c > 0u; c--) {
             let kk = c - 1u;
             let x = z[kk];
             let l1p = log1p_exp_neg(abs(x));
             let ok = tile_key_ok(r, kb, kk);
-            w[kk] = select(0.0, exp(min(x, 0.0) - l1p + run), ok);
-            run = select(run, run - (max(x, 0.0) + l1p), ok);
+            w[kk] = select(0.0, exp(min(x, 0.0) - l1p + (acc + suffix)), ok);
+            suffix = select(suffix, suffix - (max(x, 0.0) + l1p), ok);
         }
-        acc = run;
+        let kahan = kahan_add(acc, comp, suffix);
+        acc = kahan.x;
+        comp = kahan.y;
         accumulate_pv(r, 1.0);
     }
     let rem = exp(acc);

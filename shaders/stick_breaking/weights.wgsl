@@ -2,7 +2,7 @@
 // (SPEC.md section 3), walking the keys from the nearest down to key 0 with the log of the
 // stick left; with the remainder policy "to current", A_{i,p_i} += rem_i, so that A V = o.
 // Tile shape and ownership: common/weights.wgsl (one invocation per query row).
-// Invariant: log A <= 0 always; 1 - sigmoid is never formed.
+// Invariant: log A <= 0 always; 1 - sigmoid is never formed; the log-stick is Kahan-summed.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -14,13 +14,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         store_a(r, j, 0.0);
     }
     var run = 0.0;
+    var comp = 0.0;
     for (var jj = i32(params.tk) - 1; jj >= 0; jj--) {
         let j = u32(jj);
         if (key_allowed(r.pos, j)) {
             let x = wrow_logit(r, j);
             let l1p = log1p_exp_neg(abs(x));
             store_a(r, j, exp(min(x, 0.0) - l1p + run));
-            run -= max(x, 0.0) + l1p;
+            let kahan = kahan_add(run, comp, -(max(x, 0.0) + l1p));
+            run = kahan.x;
+            comp = kahan.y;
         }
     }
     if (has_flag(FLAG_REM_TO_CURRENT) && r.pos >= 0 && r.pos < i32(params.tk)) {

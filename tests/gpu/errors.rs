@@ -124,13 +124,12 @@ fn tensor_too_large() {
 
 #[test]
 fn missing_feature() {
-    // f16 attention is refused with MissingFeature until a kernel for it exists on the device.
-    let c = ctx();
-    let s = shape(1, 1, 1, 4, 4, 16, 16);
-    let h = vec![half::f16::from_f32(0.25); 64];
-    let q = c.tensor_f16(&s.q(), &h).unwrap();
-    let e = c.run(&Attention::softmax(), &q, &q, &q);
-    assert!(matches!(e, Err(Error::MissingFeature(_))), "{e:?}");
+    // Forcing the cooperative-matrix (tensor-core) variant on an adapter without it.
+    if ctx().info().cooperative_matrix.is_empty() {
+        let e = Context::new_blocking(ContextOptions { variant: Some(webattn::Variant::CoopMatrix), ..ContextOptions::from_env() });
+        assert!(matches!(e, Err(Error::MissingFeature(_))), "{e:?}");
+        assert!(e.unwrap_err().to_string().contains("cooperative"));
+    }
 }
 
 #[test]
