@@ -399,7 +399,7 @@ impl Context {
                 });
             }
         }
-        let elems = [s.q(), s.k(), s.v(), s.o(), s.weights()]
+        let elems = [s.q(), s.k(), s.v(), s.o()]
             .iter()
             .map(|x| x.iter().map(|&d| d as u64).product::<u64>())
             .max()
@@ -447,6 +447,7 @@ impl Context {
         ins: [&Tensor; 3],
         out: &Tensor,
         aux: Option<&Tensor>,
+        timestamps: Option<(&wgpu::QuerySet, u32)>,
     ) -> Result<()> {
         let storage = self.storage(ins[0].dtype);
         let (pipeline, layout) = self.pipeline(setup.kind, entry, storage, tiles)?;
@@ -516,7 +517,7 @@ impl Context {
                     usage: wgpu::BufferUsages::STORAGE,
                 })
         });
-        for c in &chunks {
+        for (ci, c) in chunks.iter().enumerate() {
             params.unit0 = c.u0 as u32;
             params.q_base = c.bound[0].base;
             params.k_base = c.bound[1].base;
@@ -579,9 +580,19 @@ impl Context {
                     },
                 ],
             });
+            // Timestamps: the first pass writes index i at its start, the last i + 1 at its end.
+            let ts = timestamps.and_then(|(qs, i)| {
+                let begin = (ci == 0).then_some(i);
+                let end = (ci + 1 == chunks.len()).then_some(i + 1);
+                (begin.is_some() || end.is_some()).then_some(wgpu::ComputePassTimestampWrites {
+                    query_set: qs,
+                    beginning_of_pass_write_index: begin,
+                    end_of_pass_write_index: end,
+                })
+            });
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("webattn"),
-                timestamp_writes: None,
+                timestamp_writes: ts,
             });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bg, &[]);
@@ -646,6 +657,28 @@ impl Context {
         v: &Tensor,
         out: &Output,
     ) -> Result<()> {
+        self.record_into_timed(encoder, attn, q, k, v, out, None)
+    }
+
+    /// [`Context::record_into`] with GPU timestamps: query `index` is written when the first
+    /// dispatch starts and `index + 1` when the last one ends (needs `TIMESTAMP_QUERY`; see
+    /// `webattn bench`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_into_timed(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        attn: &Attention,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        out: &Output,
+        timestamps: Option<(&wgpu::QuerySet, u32)>,
+    ) -> Result<()> {
+        if timestamps.is_some() && !self.info.timestamp_query {
+            return Err(Error::MissingFeature(
+                "timestamps need TIMESTAMP_QUERY".into(),
+            ));
+        }
         let s = self.check_inputs(q, k, v)?;
         let setup = attn.setup(&s)?;
         let mut params = self.params(attn, &s, &setup)?;
@@ -670,6 +703,7 @@ impl Context {
             [q, k, v],
             &out.o,
             aux,
+            timestamps,
         )
     }
 
@@ -704,6 +738,14 @@ impl Context {
         let setup = attn.setup(&s)?;
         let params = self.params(attn, &s, &setup)?;
         let tiles = self.tile_config(s.head_dim, s.v_dim)?;
+        let n: u64 = s.weights().iter().map(|&d| d as u64).product();
+        if n >= 1 << 32 {
+            return Err(Error::TensorTooLarge {
+                what: "the attention weights' element count (kernels index with u32)".into(),
+                size: n,
+                limit: 1 << 32,
+            });
+        }
         check_out("weights", a, &s.weights(), DType::F32)?;
         let lse = match setup.aux {
             AuxOut::Lse => self.record(encoder, attn, q, k, v)?.lse,
@@ -719,6 +761,7 @@ impl Context {
             [q, k, v],
             a,
             lse.as_ref(),
+            None,
         )
     }
 

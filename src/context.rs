@@ -94,7 +94,9 @@ impl ContextOptions {
         ContextOptions {
             adapter: AdapterChoice::from_env().unwrap_or_default(),
             packed_f16: std::env::var("WEBATTN_F16").is_ok_and(|v| v == "packed"),
-            variant: std::env::var("WEBATTN_VARIANT").ok().and_then(|v| Variant::parse(&v)),
+            variant: std::env::var("WEBATTN_VARIANT")
+                .ok()
+                .and_then(|v| Variant::parse(&v)),
             ..Default::default()
         }
     }
@@ -160,7 +162,11 @@ impl std::fmt::Display for DeviceInfo {
         };
         writeln!(f, "cooperative matrix: {cm}")?;
         writeln!(f, "f16 tensors read:   {:?}", self.f16_storage)?;
-        writeln!(f, "kernel variant:     {:?} (softmax, sigmoid, stick-breaking)", self.variant)?;
+        writeln!(
+            f,
+            "kernel variant:     {:?} (softmax, sigmoid, stick-breaking)",
+            self.variant
+        )?;
         writeln!(f, "timestamp queries:  {}", self.timestamp_query)?;
         writeln!(f, "max storage binding {} bytes", self.max_storage_binding)?;
         writeln!(f, "max buffer          {} bytes", self.max_buffer)?;
@@ -244,15 +250,7 @@ impl Context {
                 )
             })
             .collect();
-        Self::build(
-            adapter.get_info(),
-            af,
-            coop,
-            device,
-            queue,
-            &options,
-            true,
-        )
+        Self::build(adapter.get_info(), af, coop, device, queue, &options, true)
     }
 
     /// Blocking form of [`Context::new`] (not on wasm, where the browser must not block).

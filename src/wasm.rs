@@ -142,12 +142,15 @@ extern "C" {
     fn console_error(s: &str);
 }
 
-/// Installs a panic hook that prints panics to the browser console (runs on module init).
-#[wasm_bindgen(start)]
-fn start() {
-    std::panic::set_hook(Box::new(|info| {
-        console_error(&format!("webattn panicked: {info}"))
-    }));
+/// Installs (once) a panic hook that prints panics to the browser console; a panic is a bug,
+/// every expected failure is an `Error`.
+fn hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            console_error(&format!("webattn panicked: {info}"))
+        }));
+    });
 }
 
 fn js_err(e: Error) -> JsError {
@@ -571,8 +574,9 @@ impl WebAttn {
     /// Requests a WebGPU adapter (`options.adapter`: `"auto"` or `"software"`) and a device
     /// with every limit it offers. Rejects if the browser has no WebGPU.
     pub async fn create(
-        #[wasm_bindgen(unchecked_param_type = "CreateOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CreateOptions")] options: JsValue,
     ) -> std::result::Result<WebAttn, JsError> {
+        hook();
         let mut opts = ContextOptions::default();
         let a = field(&options, "adapter");
         if !absent(&a) {
@@ -771,6 +775,7 @@ impl WebAttn {
 pub fn reference(
     #[wasm_bindgen(unchecked_param_type = "AttentionArgs")] args: JsValue,
 ) -> std::result::Result<JsValue, JsError> {
+    hook();
     let a = Args::parse(&args).map_err(js_err)?;
     let r = crate::reference(
         &a.attn,
@@ -796,6 +801,7 @@ pub fn reference(
 pub fn reference_weights(
     #[wasm_bindgen(unchecked_param_type = "AttentionArgs")] args: JsValue,
 ) -> std::result::Result<Float64Array, JsError> {
+    hook();
     let a = Args::parse(&args).map_err(js_err)?;
     let w = crate::reference_weights(
         &a.attn,
@@ -836,9 +842,10 @@ pub fn f16_to_f32(bits: &[u16]) -> Float32Array {
 pub fn sink_measure(
     #[wasm_bindgen(unchecked_param_type = "Float32Array | Float64Array")] weights: JsValue,
     #[wasm_bindgen(unchecked_param_type = "SinkShape")] shape: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "{normalize?: boolean, eps?: number} | undefined")]
+    #[wasm_bindgen(unchecked_optional_param_type = "{ normalize?: boolean; eps?: number }")]
     options: JsValue,
 ) -> std::result::Result<JsValue, JsError> {
+    hook();
     sink_inner(&weights, &shape, &options).map_err(js_err)
 }
 

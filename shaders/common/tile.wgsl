@@ -1,48 +1,75 @@
-// webattn common: the flash-attention tile machinery shared by the three forward kernels.
+// webattn common: the register-tiled flash-attention machinery shared by the three forward
+// kernels (core WebGPU only: no f16 arithmetic, no subgroups, no extensions).
 //
-// Tile shape: a workgroup of WG = BQ * TPR invocations owns BQ consecutive query rows of one
-// unit (batch, query head). The TPR invocations of a row split its columns: invocation `part`
-// owns the vec4 columns part, part + TPR, part + 2 TPR, ... of q (QV vec4s, kept in registers)
-// and of the output accumulator o (OV vec4s, f32). Key tiles of BK keys of K and V pass
-// through workgroup memory; scores are reduced over the TPR parts through `partial`.
-// Each invocation ends a tile holding the BK scaled logits of its row in `z` (all TPR parts of
-// a row hold identical copies: they add the same partials in the same order).
+// Tile shape: a workgroup of WG = 256 invocations, a 16 x 16 grid (ty, tx), owns BQ query rows
+// of one unit (batch, query head) and walks key tiles of BK keys.
+//   Phase A (score_tile): S = scale * Q K^T for the BQ x BK tile. Invocation (ty, tx) owns the
+//     RA x RB elements rows ty + 16a, keys tx + 16b, in registers (s_acc). Q and K pass through
+//     `stage` in chunks of DC columns (rows padded to KS vec4s against bank conflicts).
+//   Phase B (in each kind's kernel): turns s_acc into weights P in workgroup memory (p_tile,
+//     BQ x BK); per-row statistics live in stat_a..stat_d and are updated by "row passes" in
+//     which invocation lid < BQ handles row lid alone.
+//   Phase C (accumulate_pv): O += P V. Invocation (ty, tx) owns rows ty + 16a and the vec4
+//     columns tx + 16c of O (RA x VC vec4s in registers, f32); V passes through `stage` in
+//     chunks of VK keys.
 //
 // Invariants: no T x T matrix exists anywhere; every barrier sits in workgroup-uniform control
-// flow (loop bounds come from workgroup_id and uniforms only); keys at or past Tk are
-// zero-filled in the tiles and masked by key_allowed; rows at or past Tq are "dead": they
-// take part in loads and barriers but never write.
+// flow (loop bounds come from workgroup_id and uniforms only; row passes hold no barrier);
+// rows at or past Tq and keys at or past Tk are zero-filled in `stage` and get weight exactly 0,
+// and dead rows never write; `stage` is reused between phases only across a barrier.
 
-var<workgroup> k_tile: array<vec4<f32>, BK * HEAD_D / 4u>;
-var<workgroup> v_tile: array<vec4<f32>, BK * HEAD_DV / 4u>;
-var<workgroup> partial: array<f32, BQ * BK * TPR>;
+var<workgroup> stage: array<vec4<f32>, STAGE4>;
+var<workgroup> p_tile: array<f32, BQ * BK>;
+var<workgroup> stat_a: array<f32, BQ>;
+var<workgroup> stat_b: array<f32, BQ>;
+var<workgroup> stat_c: array<f32, BQ>;
 
-var<private> q_reg: array<vec4<f32>, QV>;
-var<private> o_acc: array<vec4<f32>, OV>;
-var<private> z: array<f32, BK>;
-var<private> w: array<f32, BK>;
+var<private> s_acc: array<f32, RA * RB>;
+var<private> o_acc: array<vec4<f32>, RA * VC>;
 
 // What one invocation owns.
-struct Row {
+struct Tile {
     unit: u32,     // absolute unit index b * Hq + h
     kv_unit: u32,  // b * Hkv + h / group
-    i: u32,        // query row
-    pos: i32,      // absolute position p_i
-    part: u32,     // which column slice of the row
-    lrow: u32,     // row within the workgroup tile
-    live: bool,    // i < Tq
+    row0: u32,     // first query row of the workgroup
+    tx: u32,       // key / output-column lane, 0..16
+    ty: u32,       // row lane, 0..16
+    lid: u32,      // local invocation index (row passes: the row it handles)
 }
 
-fn make_row(wg: vec3<u32>, lid: u32) -> Row {
-    var r: Row;
-    r.unit = params.unit0 + wg.y;
-    r.kv_unit = r.unit / params.group;
-    r.lrow = lid / TPR;
-    r.part = lid % TPR;
-    r.i = wg.x * BQ + r.lrow;
-    r.pos = position(r.i);
-    r.live = r.i < params.tq;
-    return r;
+fn make_tile(wg: vec3<u32>, lid: u32) -> Tile {
+    var t: Tile;
+    t.unit = params.unit0 + wg.y;
+    t.kv_unit = t.unit / params.group;
+    t.row0 = wg.x * BQ;
+    t.tx = lid % 16u;
+    t.ty = lid / 16u;
+    t.lid = lid;
+    for (var e = 0u; e < RA * VC; e++) {
+        o_acc[e] = vec4<f32>(0.0);
+    }
+    return t;
+}
+
+// Local row (0..BQ) of this invocation's a-th row.
+fn lrow(t: Tile, a: u32) -> u32 {
+    return t.ty + 16u * a;
+}
+
+// Local key (0..BK) of this invocation's b-th key.
+fn lkey(t: Tile, b: u32) -> u32 {
+    return t.tx + 16u * b;
+}
+
+// Does element (a, b) of the invocation's block carry weight in key tile kb?
+fn elem_ok(t: Tile, a: u32, kb: u32, b: u32) -> bool {
+    let i = t.row0 + lrow(t, a);
+    return i < params.tq && key_allowed(position(i), kb * BK + lkey(t, b));
+}
+
+// Is local row r (row pass) a real query row?
+fn row_live(t: Tile, r: u32) -> bool {
+    return t.row0 + r < params.tq;
 }
 
 // Key tiles [x, y) that the workgroup's rows can see (uniform across the workgroup).
@@ -63,105 +90,139 @@ fn key_tile_range(wg: vec3<u32>) -> vec2<u32> {
     return vec2<u32>(u32(lo) / BK, (u32(hi) + BK - 1u) / BK);
 }
 
-fn load_q_slice(r: Row) {
-    let base = (r.unit * params.tq + r.i) * (HEAD_D / 4u);
-    for (var t = 0u; t < QV; t++) {
-        if (r.live) {
-            q_reg[t] = load_q4(base + r.part + TPR * t);
-        } else {
-            q_reg[t] = vec4<f32>(0.0);
-        }
-    }
-    for (var t = 0u; t < OV; t++) {
-        o_acc[t] = vec4<f32>(0.0);
-    }
-}
-
-// Cooperative load of key tile kb of K and V into workgroup memory; keys >= Tk become zero.
-fn load_kv_tile(kb: u32, kv_unit: u32, lid: u32) {
+// Phase A: s_acc = scale * Q K^T over key tile kb. Workgroup-uniform control flow only.
+fn score_tile(t: Tile, kb: u32) {
     let d4 = HEAD_D / 4u;
-    for (var e = lid; e < BK * d4; e += WG) {
-        let j = kb * BK + e / d4;
-        var x = vec4<f32>(0.0);
-        if (j < params.tk) {
-            x = load_k4((kv_unit * params.tk + j) * d4 + e % d4);
-        }
-        k_tile[e] = x;
+    for (var e = 0u; e < RA * RB; e++) {
+        s_acc[e] = 0.0;
     }
+    for (var c = 0u; c < NDC; c++) {
+        workgroupBarrier(); // everyone is done with `stage`
+        for (var e = t.lid; e < BQ * DC4; e += WG) {
+            let r = e / DC4;
+            let dd = c * DC4 + e % DC4;
+            let i = t.row0 + r;
+            var x = vec4<f32>(0.0);
+            if (i < params.tq && dd < d4) {
+                x = load_q4((t.unit * params.tq + i) * d4 + dd);
+            }
+            stage[r * KS + e % DC4] = x;
+        }
+        for (var e = t.lid; e < BK * DC4; e += WG) {
+            let r = e / DC4;
+            let dd = c * DC4 + e % DC4;
+            let j = kb * BK + r;
+            var x = vec4<f32>(0.0);
+            if (j < params.tk && dd < d4) {
+                x = load_k4((t.kv_unit * params.tk + j) * d4 + dd);
+            }
+            stage[(BQ + r) * KS + e % DC4] = x;
+        }
+        workgroupBarrier();
+        for (var k4 = 0u; k4 < DC4; k4++) {
+            var kv: array<vec4<f32>, RB>;
+            for (var b = 0u; b < RB; b++) {
+                kv[b] = stage[(BQ + lkey(t, b)) * KS + k4];
+            }
+            for (var a = 0u; a < RA; a++) {
+                let qv = stage[lrow(t, a) * KS + k4];
+                for (var b = 0u; b < RB; b++) {
+                    s_acc[a * RB + b] += dot(qv, kv[b]);
+                }
+            }
+        }
+    }
+    for (var e = 0u; e < RA * RB; e++) {
+        s_acc[e] *= params.scale;
+    }
+}
+
+// Writes weight x of element (a, b) into p_tile.
+fn put_p(t: Tile, a: u32, b: u32, x: f32) {
+    p_tile[lrow(t, a) * BK + lkey(t, b)] = x;
+}
+
+fn get_p(t: Tile, a: u32, b: u32) -> f32 {
+    return p_tile[lrow(t, a) * BK + lkey(t, b)];
+}
+
+// Row pass helper: sum of row r of p_tile.
+fn p_row_sum(r: u32) -> f32 {
+    var s = 0.0;
+    for (var j = 0u; j < BK; j++) {
+        s += p_tile[r * BK + j];
+    }
+    return s;
+}
+
+// Multiplies this invocation's output rows by per-row factors stat[lrow].
+fn scale_o_rows_by_stat_c(t: Tile) {
+    for (var a = 0u; a < RA; a++) {
+        let f = stat_c[lrow(t, a)];
+        for (var c = 0u; c < VC; c++) {
+            o_acc[a * VC + c] *= f;
+        }
+    }
+}
+
+// Phase C: o_acc += P V over key tile kb. The caller put a barrier after writing p_tile.
+fn accumulate_pv(t: Tile, kb: u32) {
     let dv4 = HEAD_DV / 4u;
-    for (var e = lid; e < BK * dv4; e += WG) {
-        let j = kb * BK + e / dv4;
-        var x = vec4<f32>(0.0);
-        if (j < params.tk) {
-            x = load_v4((kv_unit * params.tk + j) * dv4 + e % dv4);
+    for (var vc = 0u; vc < BK / VK; vc++) {
+        workgroupBarrier(); // `stage` is free
+        for (var e = t.lid; e < VK * dv4; e += WG) {
+            let j = kb * BK + vc * VK + e / dv4;
+            var x = vec4<f32>(0.0);
+            if (j < params.tk) {
+                x = load_v4((t.kv_unit * params.tk + j) * dv4 + e % dv4);
+            }
+            stage[e] = x;
         }
-        v_tile[e] = x;
+        workgroupBarrier();
+        for (var jr = 0u; jr < VK; jr++) {
+            let jj = vc * VK + jr;
+            var p: array<f32, RA>;
+            for (var a = 0u; a < RA; a++) {
+                p[a] = p_tile[lrow(t, a) * BK + jj];
+            }
+            for (var c = 0u; c < VC; c++) {
+                let col = t.tx + 16u * c;
+                if (col < dv4) {
+                    let vv = stage[jr * dv4 + col];
+                    for (var a = 0u; a < RA; a++) {
+                        o_acc[a * VC + c] += p[a] * vv;
+                    }
+                }
+            }
+        }
     }
 }
 
-// Loads key tile kb and leaves z[kk] = scale * dot(q_i, k_{kb*BK+kk}) in every invocation.
-// Must be called from workgroup-uniform control flow.
-fn score_tile(r: Row, kb: u32, lid: u32) {
-    workgroupBarrier(); // the previous tile's readers are done
-    load_kv_tile(kb, r.kv_unit, lid);
-    workgroupBarrier();
-    let d4 = HEAD_D / 4u;
-    for (var kk = 0u; kk < BK; kk++) {
-        var s = 0.0;
-        for (var t = 0u; t < QV; t++) {
-            s += dot(q_reg[t], k_tile[kk * d4 + r.part + TPR * t]);
-        }
-        partial[(r.lrow * BK + kk) * TPR + r.part] = s;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-        var s = 0.0;
-        for (var p = 0u; p < TPR; p++) {
-            s += partial[(r.lrow * BK + kk) * TPR + p];
-        }
-        z[kk] = s * params.scale;
-    }
-}
-
-// Is key kk of tile kb visible to this invocation's row?
-fn tile_key_ok(r: Row, kb: u32, kk: u32) -> bool {
-    return r.live && key_allowed(r.pos, kb * BK + kk);
-}
-
-// o_acc = o_acc * alpha + sum_kk w[kk] * v_{kb*BK+kk} over this invocation's columns.
-fn accumulate_pv(r: Row, alpha: f32) {
-    let dv4 = HEAD_DV / 4u;
-    for (var t = 0u; t < OV; t++) {
-        var acc = o_acc[t] * alpha;
-        for (var kk = 0u; kk < BK; kk++) {
-            acc += w[kk] * v_tile[kk * dv4 + r.part + TPR * t];
-        }
-        o_acc[t] = acc;
-    }
-}
-
-// Writes o_acc * factor (+ extra * v_j_extra when j_extra < Tk) for a live row.
-fn write_o(r: Row, factor: f32, extra: f32, j_extra: i32) {
-    if (!r.live) {
+// Writes row a of the output: o_acc * factor (+ extra * v_{j_extra} when 0 <= j_extra < Tk).
+fn write_o(t: Tile, a: u32, factor: f32, extra: f32, j_extra: i32) {
+    let i = t.row0 + lrow(t, a);
+    if (i >= params.tq) {
         return;
     }
     let dv4 = HEAD_DV / 4u;
-    let obase = (r.unit * params.tq + r.i) * dv4;
+    let obase = (t.unit * params.tq + i) * dv4;
     let use_extra = j_extra >= 0 && j_extra < i32(params.tk);
-    let vbase = (r.kv_unit * params.tk + u32(max(j_extra, 0))) * dv4;
-    for (var t = 0u; t < OV; t++) {
-        let c = r.part + TPR * t;
-        var x = o_acc[t] * factor;
-        if (use_extra) {
-            x += extra * load_v4(vbase + c);
+    let vbase = (t.kv_unit * params.tk + u32(max(j_extra, 0))) * dv4;
+    for (var c = 0u; c < VC; c++) {
+        let col = t.tx + 16u * c;
+        if (col < dv4) {
+            var x = o_acc[a * VC + c] * factor;
+            if (use_extra) {
+                x += extra * load_v4(vbase + col);
+            }
+            store_o4(obase + col, x);
         }
-        store_o4(obase + c, x);
     }
 }
 
-// Writes the per-row auxiliary output (lse or rem) once per row, as raw f32 bits.
-fn write_aux(r: Row, bits: u32) {
-    if (r.live && r.part == 0u && has_flag(FLAG_WRITE_AUX)) {
-        aux[r.unit * params.tq + r.i - params.aux_base] = bits;
+// Row pass: writes the per-row auxiliary output (lse or rem) of local row r, as raw f32 bits.
+fn write_aux(t: Tile, r: u32, bits: u32) {
+    if (row_live(t, r) && has_flag(FLAG_WRITE_AUX)) {
+        aux[t.unit * params.tq + t.row0 + r - params.aux_base] = bits;
     }
 }

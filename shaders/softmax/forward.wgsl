@@ -1,49 +1,65 @@
 // webattn softmax/forward: o_i = sum_j softmax_j(z_ij) v_j and lse_i (SPEC.md section 1),
-// FlashAttention-2 style: one pass over the key tiles with a running max m and sum l.
+// FlashAttention-2 style: one pass over the key tiles with a running max m and sum l per row.
 //
-// Tile shape and ownership: see common/tile.wgsl (BQ rows per workgroup, TPR invocations per
-// row, BK keys per tile). Each invocation keeps its row's m and l (identical across the TPR
-// parts) and OV vec4 columns of the unnormalised output.
+// Tile shape and ownership: common/tile.wgsl (BQ rows x BK keys per step, 16 x 16
+// invocations, RA x RB logits and RA x VC output vec4s per invocation).
+// Per-row state: stat_a = m (running max), stat_b = l (running sum), stat_c = alpha
+// (rescale of this step), updated in row passes.
 // Invariants: m starts at NEG_BIG (or at the sink logit s_h with l = 1, so the sink enters the
-// denominator only); w = 0 for masked keys, so fully masked tiles change nothing; a row with
-// no allowed key and no sink ends with l = 0 and writes o = 0, lse = -inf (bits), never NaN.
+// denominator only); masked elements weigh exactly 0 whatever m is; a row with no allowed key
+// and no sink ends with l = 0 and writes o = 0, lse = -inf (bits), never NaN.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let r = make_row(wg, lid);
-    load_q_slice(r);
-    var m = NEG_BIG;
-    var l = 0.0;
-    if (has_flag(FLAG_SINK)) {
-        m = sinks[r.unit % params.hq];
-        l = 1.0;
+    let t = make_tile(wg, lid);
+    if (lid < BQ) {
+        stat_a[lid] = NEG_BIG;
+        stat_b[lid] = 0.0;
+        if (has_flag(FLAG_SINK)) {
+            stat_a[lid] = sinks[t.unit % params.hq];
+            stat_b[lid] = 1.0;
+        }
     }
     let tiles = key_tile_range(wg);
     for (var kb = tiles.x; kb < tiles.y; kb++) {
-        score_tile(r, kb, lid);
-        var m_new = m;
-        for (var kk = 0u; kk < BK; kk++) {
-            if (tile_key_ok(r, kb, kk)) {
-                m_new = max(m_new, z[kk]);
+        score_tile(t, kb);
+        for (var a = 0u; a < RA; a++) {
+            for (var b = 0u; b < RB; b++) {
+                put_p(t, a, b, select(NEG_BIG, s_acc[a * RB + b], elem_ok(t, a, kb, b)));
             }
         }
-        for (var kk = 0u; kk < BK; kk++) {
-            w[kk] = select(0.0, exp(z[kk] - m_new), tile_key_ok(r, kb, kk));
+        workgroupBarrier();
+        if (lid < BQ) {
+            let m_old = stat_a[lid];
+            var m_new = m_old;
+            for (var j = 0u; j < BK; j++) {
+                m_new = max(m_new, p_tile[lid * BK + j]);
+            }
+            stat_c[lid] = exp(m_old - m_new);
+            stat_a[lid] = m_new;
         }
-        let alpha = exp(m - m_new);
-        var tile_sum = 0.0;
-        for (var kk = 0u; kk < BK; kk++) {
-            tile_sum += w[kk];
+        workgroupBarrier();
+        scale_o_rows_by_stat_c(t);
+        for (var a = 0u; a < RA; a++) {
+            let m = stat_a[lrow(t, a)];
+            for (var b = 0u; b < RB; b++) {
+                let ok = elem_ok(t, a, kb, b);
+                put_p(t, a, b, select(0.0, exp(s_acc[a * RB + b] - m), ok));
+            }
         }
-        l = l * alpha + tile_sum;
-        accumulate_pv(r, alpha);
-        m = m_new;
+        workgroupBarrier();
+        if (lid < BQ) {
+            stat_b[lid] = stat_b[lid] * stat_c[lid] + p_row_sum(lid);
+        }
+        accumulate_pv(t, kb);
     }
-    if (l > 0.0) {
-        write_o(r, 1.0 / l, 0.0, -1);
-        write_aux(r, bitcast<u32>(m + log(l)));
-    } else {
-        write_o(r, 0.0, 0.0, -1);
-        write_aux(r, NEG_INF_BITS);
+    workgroupBarrier();
+    for (var a = 0u; a < RA; a++) {
+        let l = stat_b[lrow(t, a)];
+        write_o(t, a, select(0.0, 1.0 / l, l > 0.0), 0.0, -1);
+    }
+    if (lid < BQ) {
+        let l = stat_b[lid];
+        write_aux(t, lid, select(NEG_INF_BITS, bitcast<u32>(stat_a[lid] + log(l)), l > 0.0));
     }
 }

@@ -126,7 +126,10 @@ fn tensor_too_large() {
 fn missing_feature() {
     // Forcing the cooperative-matrix (tensor-core) variant on an adapter without it.
     if ctx().info().cooperative_matrix.is_empty() {
-        let e = Context::new_blocking(ContextOptions { variant: Some(webattn::Variant::CoopMatrix), ..ContextOptions::from_env() });
+        let e = Context::new_blocking(ContextOptions {
+            variant: Some(webattn::Variant::CoopMatrix),
+            ..ContextOptions::from_env()
+        });
         assert!(matches!(e, Err(Error::MissingFeature(_))), "{e:?}");
         assert!(e.unwrap_err().to_string().contains("cooperative"));
     }

@@ -13,8 +13,11 @@ use webattn::{Context, ContextOptions, Shape, Storage};
 fn packed() -> &'static Context {
     static C: OnceLock<Context> = OnceLock::new();
     C.get_or_init(|| {
-        Context::new_blocking(ContextOptions { packed_f16: true, ..ContextOptions::from_env() })
-            .expect("adapter")
+        Context::new_blocking(ContextOptions {
+            packed_f16: true,
+            ..ContextOptions::from_env()
+        })
+        .expect("adapter")
     })
 }
 
@@ -35,11 +38,17 @@ fn check_f16(c: &Context, s: &Shape, tag: &str) -> f64 {
         let got = pollster::block_on(c.attention_f16(&attn, s, &qh, &kh, &vh)).unwrap();
         let want = webattn::reference(&attn, s, &q, &k, &v).unwrap();
         let (rel, _) = errors(&got.o, &want.o);
-        let rel_aux = match (got.lse.as_ref().or(got.rem.as_ref()), want.lse.as_ref().or(want.rem.as_ref())) {
+        let rel_aux = match (
+            got.lse.as_ref().or(got.rem.as_ref()),
+            want.lse.as_ref().or(want.rem.as_ref()),
+        ) {
             (Some(g), Some(w)) => errors(g, w).0,
             _ => 0.0,
         };
-        assert!(rel < 5e-3 && rel_aux < 5e-3, "{tag} {name} {s:?} seed {sd}: f16 rel error o {rel:e}, aux {rel_aux:e}");
+        assert!(
+            rel < 5e-3 && rel_aux < 5e-3,
+            "{tag} {name} {s:?} seed {sd}: f16 rel error o {rel:e}, aux {rel_aux:e}"
+        );
         worst = worst.max(rel);
     }
     worst
@@ -52,10 +61,17 @@ fn f16_native_route() {
         eprintln!("adapter has no shader-f16: the packed route is tested below");
     }
     let mut worst = 0.0f64;
-    for s in [shape(1, 2, 2, 33, 33, 64, 64), shape(2, 4, 2, 17, 40, 80, 80), shape(1, 1, 1, 1, 1, 16, 16)] {
+    for s in [
+        shape(1, 2, 2, 33, 33, 64, 64),
+        shape(2, 4, 2, 17, 40, 80, 80),
+        shape(1, 1, 1, 1, 1, 16, 16),
+    ] {
         worst = worst.max(check_f16(c, &s, "f16 native"));
     }
-    eprintln!("f16 ({:?}) worst relative error: {worst:e}", c.info().f16_storage);
+    eprintln!(
+        "f16 ({:?}) worst relative error: {worst:e}",
+        c.info().f16_storage
+    );
 }
 
 #[test]
@@ -63,7 +79,12 @@ fn f16_packed_route() {
     let c = packed();
     assert_eq!(c.info().f16_storage, Storage::F16Packed);
     let mut worst = 0.0f64;
-    for s in [shape(1, 2, 2, 33, 33, 64, 64), shape(2, 4, 2, 17, 40, 80, 80), shape(1, 1, 1, 1, 1, 16, 16), shape(1, 2, 1, 20, 20, 256, 256)] {
+    for s in [
+        shape(1, 2, 2, 33, 33, 64, 64),
+        shape(2, 4, 2, 17, 40, 80, 80),
+        shape(1, 1, 1, 1, 1, 16, 16),
+        shape(1, 2, 1, 20, 20, 256, 256),
+    ] {
         worst = worst.max(check_f16(c, &s, "f16 packed"));
     }
     eprintln!("f16 (packed) worst relative error: {worst:e}");

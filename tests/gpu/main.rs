@@ -74,7 +74,13 @@ pub fn seed(tag: &str) -> u64 {
 /// f32 storage cannot hold them.
 pub fn errors(got: &[f32], want: &[f64]) -> (f64, f64) {
     assert_eq!(got.len(), want.len(), "length");
-    let flush = |x: f64| if x.abs() < f32::MIN_POSITIVE as f64 { 0.0 } else { x };
+    let flush = |x: f64| {
+        if x.abs() < f32::MIN_POSITIVE as f64 {
+            0.0
+        } else {
+            x
+        }
+    };
     let (mut num, mut den, mut max_abs) = (0.0f64, 0.0f64, 0.0f64);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let (g, w) = (flush(g as f64) as f32, flush(w));

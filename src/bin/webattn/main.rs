@@ -4,9 +4,12 @@
 //! webattn info                         adapter, features, limits, tiles per head dim
 //! webattn run -i qkv.safetensors -o out.safetensors --kind stick-breaking [options]
 //! webattn check [--kind all] [shape options]   GPU against the f64 reference, errors printed
+//! webattn bench [--shapes BxHxTxD,...] [--reps 20] [--json PATH]   GPU-timestamped benchmark
 //! ```
 //! Every command takes `--adapter auto|software|vulkan|metal|dx12|gl` (or WEBATTN_ADAPTER).
 //! With no GPU it runs on the software adapter (Mesa lavapipe on Linux).
+
+mod bench;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -23,6 +26,8 @@ USAGE:
   webattn info
   webattn run   -i IN.safetensors -o OUT.safetensors --kind KIND [OPTIONS]
   webattn check [--kind KIND|all] [--batch B --heads HQ --kv-heads HKV --q-len TQ --kv-len TK --dim D --v-dim DV] [--seed N] [OPTIONS]
+
+  webattn bench [--shapes 1x16x1024x64,...] [--kind KIND|all] [--dtype f32|f16|all] [--reps N] [--json PATH]
 
 KIND: softmax | sigmoid | stick-breaking
 
@@ -90,14 +95,23 @@ fn context(args: &Args) -> Result<Context, String> {
     Context::new_blocking(opts).map_err(|e| e.to_string())
 }
 
-fn attention(args: &Args, kind: &str, hq: usize, file_sinks: Option<Vec<f32>>) -> Result<Attention, String> {
+fn attention(
+    args: &Args,
+    kind: &str,
+    hq: usize,
+    file_sinks: Option<Vec<f32>>,
+) -> Result<Attention, String> {
     let causal = args.has("causal");
     let kind = match kind {
         "softmax" => {
             let sinks = match args.flags.get("sinks") {
                 Some(s) => Some(
                     s.split(',')
-                        .map(|x| x.trim().parse::<f32>().map_err(|_| format!("--sinks: bad '{x}'")))
+                        .map(|x| {
+                            x.trim()
+                                .parse::<f32>()
+                                .map_err(|_| format!("--sinks: bad '{x}'"))
+                        })
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
                 None => file_sinks,
@@ -114,7 +128,11 @@ fn attention(args: &Args, kind: &str, hq: usize, file_sinks: Option<Vec<f32>>) -
                 None | Some("minus-log-n") => SigmoidBias::MinusLogKeys,
                 Some(b) => SigmoidBias::Value(b.parse().map_err(|_| format!("--bias: bad '{b}'"))?),
             };
-            Kind::Sigmoid(SigmoidOptions { causal, bias, normalize: args.has("normalize") })
+            Kind::Sigmoid(SigmoidOptions {
+                causal,
+                bias,
+                normalize: args.has("normalize"),
+            })
         }
         "stick-breaking" | "stick_breaking" | "sb" => {
             let remainder = match args.flags.get("remainder").map(String::as_str) {
@@ -122,9 +140,16 @@ fn attention(args: &Args, kind: &str, hq: usize, file_sinks: Option<Vec<f32>>) -
                 Some("current") => Remainder::ToCurrent,
                 Some(r) => return Err(format!("--remainder: '{r}' is not drop or current")),
             };
-            Kind::StickBreaking(StickBreakingOptions { attend_current: args.has("attend-current"), remainder })
+            Kind::StickBreaking(StickBreakingOptions {
+                attend_current: args.has("attend-current"),
+                remainder,
+            })
         }
-        k => return Err(format!("unknown kind '{k}' (softmax, sigmoid, stick-breaking)")),
+        k => {
+            return Err(format!(
+                "unknown kind '{k}' (softmax, sigmoid, stick-breaking)"
+            ))
+        }
     };
     let mut a = Attention::of(kind);
     if args.has("scale") {
@@ -139,14 +164,15 @@ fn attention(args: &Args, kind: &str, hq: usize, file_sinks: Option<Vec<f32>>) -
 fn info(args: &Args) -> Result<(), String> {
     let ctx = context(args)?;
     println!("{}", ctx.info());
-    println!("\nforward tiles (TPR x BQ rows, BK keys, workgroup bytes), f32 storage, portable kernels:");
+    println!("\nforward tiles per head dim (BQ rows x BK keys, DC columns per Q/K chunk, VK keys per V chunk):");
     for d in [16, 32, 64, 80, 96, 128, 256] {
         match ctx.tile_config(d, d) {
             Ok(t) => println!(
-                "  D={d:<4} TPR={} BQ={:<3} BK={:<3} {} bytes",
-                t.tpr,
+                "  D={d:<4} BQ={:<3} BK={:<3} DC={:<3} VK={:<3} {} bytes of workgroup memory",
                 t.bq,
                 t.bk,
+                t.dc,
+                t.vk,
                 t.workgroup_bytes()
             ),
             Err(e) => println!("  D={d:<4} {e}"),
@@ -155,22 +181,43 @@ fn info(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn read_tensor(st: &safetensors::SafeTensors, name: &str) -> Result<(Vec<usize>, Vec<f32>), String> {
+fn read_tensor(
+    st: &safetensors::SafeTensors,
+    name: &str,
+) -> Result<(Vec<usize>, Vec<f32>), String> {
     use safetensors::Dtype;
-    let t = st.tensor(name).map_err(|e| format!("tensor '{name}': {e}"))?;
+    let t = st
+        .tensor(name)
+        .map_err(|e| format!("tensor '{name}': {e}"))?;
     let d = t.data();
     let data: Vec<f32> = match t.dtype() {
         Dtype::F32 => bytemuck::pod_collect_to_vec(d),
-        Dtype::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(d).into_iter().map(f32::from).collect(),
-        Dtype::BF16 => bytemuck::pod_collect_to_vec::<u8, half::bf16>(d).into_iter().map(f32::from).collect(),
-        other => return Err(format!("tensor '{name}' is {other:?}; F32, F16 or BF16 expected")),
+        Dtype::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(d)
+            .into_iter()
+            .map(f32::from)
+            .collect(),
+        Dtype::BF16 => bytemuck::pod_collect_to_vec::<u8, half::bf16>(d)
+            .into_iter()
+            .map(f32::from)
+            .collect(),
+        other => {
+            return Err(format!(
+                "tensor '{name}' is {other:?}; F32, F16 or BF16 expected"
+            ))
+        }
     };
     Ok((t.shape().to_vec(), data))
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let input = args.flags.get("input").ok_or("run needs -i IN.safetensors")?;
-    let output = args.flags.get("output").ok_or("run needs -o OUT.safetensors")?;
+    let input = args
+        .flags
+        .get("input")
+        .ok_or("run needs -i IN.safetensors")?;
+    let output = args
+        .flags
+        .get("output")
+        .ok_or("run needs -o OUT.safetensors")?;
     let kind = args.flags.get("kind").ok_or("run needs --kind")?;
     let bytes = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("{input}: {e}"))?;
@@ -178,12 +225,18 @@ fn run(args: &Args) -> Result<(), String> {
     let (ks, k) = read_tensor(&st, "k")?;
     let (vs, v) = read_tensor(&st, "v")?;
     let shape = Shape::from_shapes(&qs, &ks, &vs).map_err(|e| e.to_string())?;
-    let file_sinks = if st.names().contains(&"sinks") { Some(read_tensor(&st, "sinks")?.1) } else { None };
+    let file_sinks = if st.names().contains(&"sinks") {
+        Some(read_tensor(&st, "sinks")?.1)
+    } else {
+        None
+    };
     let attn = attention(args, kind, shape.q_heads, file_sinks)?;
     let ctx = context(args)?;
     eprintln!("adapter: {} ({})", ctx.info().name, ctx.info().backend);
-    let out = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v)).map_err(|e| e.to_string())?;
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![("o".into(), shape.o().to_vec(), out.o)];
+    let out = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v))
+        .map_err(|e| e.to_string())?;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
+        vec![("o".into(), shape.o().to_vec(), out.o)];
     if let Some(l) = out.lse {
         tensors.push(("lse".into(), shape.rows().to_vec(), l));
     }
@@ -191,19 +244,33 @@ fn run(args: &Args) -> Result<(), String> {
         tensors.push(("rem".into(), shape.rows().to_vec(), r));
     }
     if args.has("weights") {
-        let a = pollster::block_on(ctx.weights_f32(&attn, &shape, &q, &k, &v)).map_err(|e| e.to_string())?;
+        let a = pollster::block_on(ctx.weights_f32(&attn, &shape, &q, &k, &v))
+            .map_err(|e| e.to_string())?;
         tensors.push(("weights".into(), shape.weights().to_vec(), a));
     }
     let views = tensors
         .iter()
         .map(|(n, s, d)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytemuck::cast_slice(d))
-                .map(|v| (n.clone(), v))
-                .map_err(|e| e.to_string())
+            safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                s.clone(),
+                bytemuck::cast_slice(d),
+            )
+            .map(|v| (n.clone(), v))
+            .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize_to_file(views, None, std::path::Path::new(output)).map_err(|e| format!("{output}: {e}"))?;
-    eprintln!("wrote {} ({})", output, tensors.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", "));
+    safetensors::serialize_to_file(views, None, std::path::Path::new(output))
+        .map_err(|e| format!("{output}: {e}"))?;
+    eprintln!(
+        "wrote {} ({})",
+        output,
+        tensors
+            .iter()
+            .map(|t| t.0.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }
 
@@ -211,16 +278,28 @@ fn run(args: &Args) -> Result<(), String> {
 fn random(n: usize, seed: &mut u64) -> Vec<f32> {
     (0..n)
         .map(|_| {
-            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let x = ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-            if x == 0.0 { 0.25 } else { x }
+            if x == 0.0 {
+                0.25
+            } else {
+                x
+            }
         })
         .collect()
 }
 
 fn rel_errors(got: &[f32], want: &[f64]) -> (f64, f64, bool) {
     // Magnitudes below f32's normal range compare as 0: f32 storage cannot hold them.
-    let flush = |x: f64| if x.abs() < f32::MIN_POSITIVE as f64 { 0.0 } else { x };
+    let flush = |x: f64| {
+        if x.abs() < f32::MIN_POSITIVE as f64 {
+            0.0
+        } else {
+            x
+        }
+    };
     let (mut num, mut den, mut max_abs, mut finite) = (0.0, 0.0, 0.0f64, true);
     for (&g, &w) in got.iter().zip(want) {
         let (g, w) = (flush(g as f64) as f32, flush(w));
@@ -252,9 +331,18 @@ fn check(args: &Args) -> Result<bool, String> {
     };
     shape.validate().map_err(|e| e.to_string())?;
     let kind = args.flags.get("kind").map(String::as_str).unwrap_or("all");
-    let kinds: Vec<&str> = if kind == "all" { vec!["softmax", "sigmoid", "stick-breaking"] } else { vec![kind] };
+    let kinds: Vec<&str> = if kind == "all" {
+        vec!["softmax", "sigmoid", "stick-breaking"]
+    } else {
+        vec![kind]
+    };
     let ctx = context(args)?;
-    println!("adapter: {} ({}, {})", ctx.info().name, ctx.info().backend, ctx.info().device_type);
+    println!(
+        "adapter: {} ({}, {})",
+        ctx.info().name,
+        ctx.info().backend,
+        ctx.info().device_type
+    );
     println!("shape: {shape:?}");
     let mut seed = args.get("seed", 0x5eed_u64)?;
     println!("seed: {seed}");
@@ -267,7 +355,8 @@ fn check(args: &Args) -> Result<bool, String> {
     let mut all_ok = true;
     for kind in kinds {
         let attn = attention(args, kind, hq, None)?;
-        let got = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v)).map_err(|e| e.to_string())?;
+        let got = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v))
+            .map_err(|e| e.to_string())?;
         let want = webattn::reference(&attn, &shape, &q, &k, &v).map_err(|e| e.to_string())?;
         let mut rows = vec![("o", rel_errors(&got.o, &want.o))];
         if let (Some(g), Some(w)) = (&got.lse, &want.lse) {
@@ -279,10 +368,51 @@ fn check(args: &Args) -> Result<bool, String> {
         for (name, (rel, abs, finite)) in rows {
             let ok = finite && rel < 1e-5;
             all_ok &= ok;
-            println!("| {kind} | {name} | {rel:.3e} | {abs:.3e} | 1e-5 | {} |", if ok { "ok" } else { "FAIL" });
+            println!(
+                "| {kind} | {name} | {rel:.3e} | {abs:.3e} | 1e-5 | {} |",
+                if ok { "ok" } else { "FAIL" }
+            );
         }
     }
     Ok(all_ok)
+}
+
+fn bench_cmd(args: &Args) -> Result<(), String> {
+    let spec = args
+        .flags
+        .get("shapes")
+        .map(String::as_str)
+        .unwrap_or("1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128");
+    let shapes = spec
+        .split(',')
+        .map(|s| {
+            let d: Vec<usize> = s.split('x').filter_map(|x| x.trim().parse().ok()).collect();
+            match d[..] {
+                [b, h, t, dim] => Ok(Shape::new(b, h, t, dim)),
+                _ => Err(format!("--shapes: '{s}' is not BxHxTxD")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let kinds: Vec<&'static str> = match args.flags.get("kind").map(String::as_str).unwrap_or("all")
+    {
+        "all" => vec!["softmax", "sigmoid", "stick-breaking"],
+        "softmax" => vec!["softmax"],
+        "sigmoid" => vec!["sigmoid"],
+        _ => vec!["stick-breaking"],
+    };
+    let dtypes = match args.flags.get("dtype").map(String::as_str).unwrap_or("all") {
+        "f32" => vec![webattn::DType::F32],
+        "f16" => vec![webattn::DType::F16],
+        _ => vec![webattn::DType::F32, webattn::DType::F16],
+    };
+    let reps = args.get("reps", 20u32)?.max(20);
+    let ctx = context(args)?;
+    let rows = bench::run(&ctx, &shapes, &kinds, &dtypes, reps)?;
+    println!("{}", bench::markdown(&ctx, &rows));
+    if let Some(p) = args.flags.get("json") {
+        std::fs::write(p, bench::json(&ctx, &rows)).map_err(|e| format!("{p}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -297,6 +427,7 @@ fn main() -> ExitCode {
         "info" => info(&args).map(|_| true),
         "run" => run(&args).map(|_| true),
         "check" => check(&args),
+        "bench" => bench_cmd(&args).map(|_| true),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(true)
