@@ -532,12 +532,23 @@ impl Context {
         }
         let src = shader::source(kind, entry, storage, &tiles);
         let label = format!("webattn {}/{entry:?}", kind.name());
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(&label),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(&label),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        };
+        // Runtime checks: buffer bounds checks stay on. Loop bounding is off: naga would add a
+        // counter and a break to every loop, which keeps drivers from unrolling the small
+        // register-block loops (private arrays then live in local memory). Integer-division
+        // guards are off too.
+        // SAFETY: every loop in webattn's shaders has a trip count bounded by constants or by
+        // uniforms (tile counts, Tk); the only run-time divisor is `params.group` = Hq / Hkv,
+        // which the host validates to be >= 1, and i32 arithmetic stays far from overflow
+        // (positions are below 2^31). The shaders are webattn's own, never user input.
+        let checks = wgpu::ShaderRuntimeChecks {
+            bounds_checks: true,
+            ..wgpu::ShaderRuntimeChecks::unchecked()
+        };
+        let module = unsafe { self.device.create_shader_module_trusted(desc, checks) };
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -138,7 +138,7 @@ impl TileConfig {
 
     /// Workgroup memory the forward kernels use, in bytes.
     pub fn workgroup_bytes(&self) -> u32 {
-        16 * self.stage_vec4s() + 4 * self.bq * self.bk + 3 * 4 * self.bq
+        16 * self.stage_vec4s() + 4 * self.bq * self.bk + (3 + 16) * 4 * self.bq
     }
 
     fn header(&self, storage: Storage) -> String {

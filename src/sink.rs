@@ -113,7 +113,7 @@ pub fn mean_over_batch(alpha: &[f64], batch: usize, heads: usize, t: usize) -> R
 /// `Sink_k^eps`: the fraction (0 to 1) of units whose `alpha_k > eps`. `alpha` is
 /// `[units, T]` as [`alpha`] returns it.
 pub fn sink_rate(alpha: &[f64], t: usize, k: usize, eps: f64) -> Result<f64> {
-    if t == 0 || alpha.is_empty() || alpha.len() % t != 0 {
+    if t == 0 || alpha.is_empty() || !alpha.len().is_multiple_of(t) {
         return Err(Error::ShapeMismatch(format!(
             "alpha has {} elements, not a non-zero multiple of T = {t}",
             alpha.len()
@@ -163,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn a_perfect_sink_gives_alpha_one_and_full_rate() {
+    fn a_perfect_sink_and_a_diagonal() {
         let t = 8;
         let mut a = vec![0.0f32; 2 * t * t];
         // Unit 0 puts everything on key 0; unit 1 on the diagonal.
@@ -177,12 +177,12 @@ mod tests {
         for k in 0..t {
             assert_eq!(al[t + k], 1.0 / (t - k) as f64);
         }
-        assert_eq!(sink_rate(&al, t, 0, DEFAULT_EPS).unwrap(), 1.0);
-        // Key 7 is seen only by query 7, which (unit 1) gives it everything.
-        assert_eq!(sink_rate(&al, t, t - 1, DEFAULT_EPS).unwrap(), 0.5);
+        // Key 0: only the sink unit has alpha_0 > 0.3 (the diagonal unit has 1/8).
+        assert_eq!(sink_rate(&al, t, 0, DEFAULT_EPS).unwrap(), 0.5);
+        assert_eq!(sink_rate(&al, t, 0, 0.1).unwrap(), 1.0);
+        // Keys 5, 6, 7: the diagonal unit's alpha_k = 1 / (T - k) is 1/3, 1/2, 1 > 0.3.
         let rates = sink_rates(&al, t, DEFAULT_EPS).unwrap();
-        assert_eq!(rates.len(), t);
-        assert_eq!(rates[0], 1.0);
+        assert_eq!(rates, vec![0.5, 0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5]);
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //     RA x RB elements rows ty + 16a, keys tx + 16b, in registers (s_acc). Q and K pass through
 //     `stage` in chunks of DC columns (rows padded to KS vec4s against bank conflicts).
 //   Phase B (in each kind's kernel): turns s_acc into weights P in workgroup memory (p_tile,
-//     BQ x BK); per-row statistics live in stat_a..stat_d and are updated by "row passes" in
-//     which invocation lid < BQ handles row lid alone.
+//     BQ x BK); per-row statistics live in stat_a..stat_c and are updated by "row passes" in
+//     which invocation lid < BQ handles row lid alone, reducing the 16 per-lane partials that
+//     the invocations of the row left in `red` (never a serial walk over BK keys).
 //   Phase C (accumulate_pv): O += P V. Invocation (ty, tx) owns rows ty + 16a and the vec4
 //     columns tx + 16c of O (RA x VC vec4s in registers, f32); V passes through `stage` in
 //     chunks of VK keys.
@@ -23,6 +24,8 @@ var<workgroup> p_tile: array<f32, BQ * BK>;
 var<workgroup> stat_a: array<f32, BQ>;
 var<workgroup> stat_b: array<f32, BQ>;
 var<workgroup> stat_c: array<f32, BQ>;
+// Per-row partials of phase B: red[r * 16 + tx] (one per key lane), or segment sums.
+var<workgroup> red: array<f32, BQ * 16u>;
 
 var<private> s_acc: array<f32, RA * RB>;
 var<private> o_acc: array<vec4<f32>, RA * VC>;
@@ -146,13 +149,22 @@ fn get_p(t: Tile, a: u32, b: u32) -> f32 {
     return p_tile[lrow(t, a) * BK + lkey(t, b)];
 }
 
-// Row pass helper: sum of row r of p_tile.
-fn p_row_sum(r: u32) -> f32 {
+// Row pass helper: sum of the 16 per-lane partials of row r.
+fn red_sum(r: u32) -> f32 {
     var s = 0.0;
-    for (var j = 0u; j < BK; j++) {
-        s += p_tile[r * BK + j];
+    for (var t = 0u; t < 16u; t++) {
+        s += red[r * 16u + t];
     }
     return s;
+}
+
+// Row pass helper: max of the 16 per-lane partials of row r and `init`.
+fn red_max(r: u32, init: f32) -> f32 {
+    var m = init;
+    for (var t = 0u; t < 16u; t++) {
+        m = max(m, red[r * 16u + t]);
+    }
+    return m;
 }
 
 // Multiplies this invocation's output rows by per-row factors stat[lrow].

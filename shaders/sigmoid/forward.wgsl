@@ -17,14 +17,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var kb = tiles.x; kb < tiles.y; kb++) {
         score_tile(t, kb);
         for (var a = 0u; a < RA; a++) {
+            var sum = 0.0;
             for (var b = 0u; b < RB; b++) {
-                let w = sigmoid(s_acc[a * RB + b] + params.bias);
-                put_p(t, a, b, select(0.0, w, elem_ok(t, a, kb, b)));
+                let w = select(0.0, sigmoid(s_acc[a * RB + b] + params.bias), elem_ok(t, a, kb, b));
+                put_p(t, a, b, w);
+                sum += w;
             }
+            red[lrow(t, a) * 16u + t.tx] = sum;
         }
         workgroupBarrier();
         if (lid < BQ && has_flag(FLAG_NORMALIZE)) {
-            stat_b[lid] += p_row_sum(lid);
+            stat_b[lid] += red_sum(lid);
         }
         accumulate_pv(t, kb);
     }

@@ -23,18 +23,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tiles = key_tile_range(wg);
     for (var kb = tiles.x; kb < tiles.y; kb++) {
         score_tile(t, kb);
+        // Masked logits become NEG_BIG; each invocation leaves its row maxima in `red`.
         for (var a = 0u; a < RA; a++) {
+            var mx = NEG_BIG;
             for (var b = 0u; b < RB; b++) {
-                put_p(t, a, b, select(NEG_BIG, s_acc[a * RB + b], elem_ok(t, a, kb, b)));
+                let z = select(NEG_BIG, s_acc[a * RB + b], elem_ok(t, a, kb, b));
+                s_acc[a * RB + b] = z;
+                mx = max(mx, z);
             }
+            red[lrow(t, a) * 16u + t.tx] = mx;
         }
         workgroupBarrier();
         if (lid < BQ) {
             let m_old = stat_a[lid];
-            var m_new = m_old;
-            for (var j = 0u; j < BK; j++) {
-                m_new = max(m_new, p_tile[lid * BK + j]);
-            }
+            let m_new = red_max(lid, m_old);
             stat_c[lid] = exp(m_old - m_new);
             stat_a[lid] = m_new;
         }
@@ -42,14 +44,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         scale_o_rows_by_stat_c(t);
         for (var a = 0u; a < RA; a++) {
             let m = stat_a[lrow(t, a)];
+            var sum = 0.0;
             for (var b = 0u; b < RB; b++) {
-                let ok = elem_ok(t, a, kb, b);
-                put_p(t, a, b, select(0.0, exp(s_acc[a * RB + b] - m), ok));
+                let z = s_acc[a * RB + b];
+                let p = select(0.0, exp(z - m), z > NEG_BIG);
+                put_p(t, a, b, p);
+                sum += p;
             }
+            red[lrow(t, a) * 16u + t.tx] = sum;
         }
         workgroupBarrier();
         if (lid < BQ) {
-            stat_b[lid] = stat_b[lid] * stat_c[lid] + p_row_sum(lid);
+            stat_b[lid] = stat_b[lid] * stat_c[lid] + red_sum(lid);
         }
         accumulate_pv(t, kb);
     }

@@ -5,10 +5,10 @@
 // invocations, RA x RB logits and RA x VC output vec4s per invocation). The workgroup walks
 // key tiles from the diagonal down to key 0 (right to left).
 // Per-row state: stat_a = acc = -sum softplus(z_il) over the keys already visited (the log of
-// the stick left, <= 0), stat_b = its Kahan compensation, stat_c = this tile's sum.
-// Per tile: each element puts -softplus(z) in p_tile; a row pass turns the row into exclusive
-// suffix sums (keys to its right in the tile); then log A_ij = log_sigmoid(z_ij) + acc_i +
-// suffix_ij <= 0 and A goes into p_tile for phase C; acc then adds the tile's sum.
+// the stick left, <= 0), stat_b = its Kahan compensation.
+// Per tile: each element puts -softplus(z) in p_tile; a segmented scan turns each row into
+// exclusive suffix sums (keys to its right in the tile); then log A_ij = log_sigmoid(z_ij) +
+// acc_i + suffix_ij <= 0 and A goes into p_tile for phase C; acc then adds the tile's sum.
 // Invariants: weights are <= 1: no running max, no rescaling; 1 - sigmoid is never formed
 // (log(1 - beta) = -softplus(z) = -(max(z, 0) + log1p(exp(-|z|)))); masked keys neither take
 // weight nor break the stick; a row with no key writes o = 0 (plus policy) and rem = 1.
@@ -33,26 +33,41 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
         }
         workgroupBarrier();
-        if (lid < BQ) {
+        // Segmented exclusive suffix scan. Key lkey(t, b) = tx + 16 b, so the keys right of
+        // (tx, b) in the tile are segment b's lanes above tx plus every later segment. Each
+        // invocation scans whole segments (row r, segment g) right to left, in place, and
+        // leaves the segment's sum in red[r * RB + g].
+        for (var e = lid; e < BQ * RB; e += WG) {
+            let r = e / RB;
+            let g = e % RB;
             var run = 0.0;
-            for (var c = BK; c > 0u; c--) {
-                let x = p_tile[lid * BK + c - 1u];
-                p_tile[lid * BK + c - 1u] = run;
+            for (var c = 16u; c > 0u; c--) {
+                let idx = r * BK + (c - 1u) + 16u * g;
+                let x = p_tile[idx];
+                p_tile[idx] = run;
                 run += x;
             }
-            stat_c[lid] = run;
+            red[r * RB + g] = run;
         }
         workgroupBarrier();
         for (var a = 0u; a < RA; a++) {
-            let acc = stat_a[lrow(t, a)];
-            for (var b = 0u; b < RB; b++) {
-                let la = s_acc[a * RB + b] + (acc + get_p(t, a, b));
+            let r = lrow(t, a);
+            let acc = stat_a[r];
+            var later = 0.0;
+            for (var c = RB; c > 0u; c--) {
+                let b = c - 1u;
+                let la = s_acc[a * RB + b] + (acc + (later + get_p(t, a, b)));
                 put_p(t, a, b, select(0.0, exp(la), elem_ok(t, a, kb, b)));
+                later += red[r * RB + b];
             }
         }
         workgroupBarrier();
         if (lid < BQ) {
-            let k = kahan_add(stat_a[lid], stat_b[lid], stat_c[lid]);
+            var total = 0.0;
+            for (var g = 0u; g < RB; g++) {
+                total += red[lid * RB + g];
+            }
+            let k = kahan_add(stat_a[lid], stat_b[lid], total);
             stat_a[lid] = k.x;
             stat_b[lid] = k.y;
         }
