@@ -39,5 +39,5 @@ fi
 # 4. Headless Chromium (WebGPU on SwiftShader) and the browser-test driver.
 command -v chromium >/dev/null || { echo "setup: installing chromium"; apt_install chromium; }
 if [ -f web/package.json ] && [ ! -d web/node_modules/playwright-core ]; then
-  (cd web && npm install --no-audit --no-fund --silent)
+  (cd web && npm ci --no-audit --no-fund --silent)
 fi

@@ -120,7 +120,7 @@ impl Shape {
                 "every dimension must be >= 1: {self:?}"
             )));
         }
-        if self.q_heads % self.kv_heads != 0 {
+        if !self.q_heads.is_multiple_of(self.kv_heads) {
             return Err(Error::ShapeMismatch(format!(
                 "query heads {} are not a multiple of kv heads {}",
                 self.q_heads, self.kv_heads

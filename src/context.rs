@@ -80,6 +80,9 @@ pub struct ContextOptions {
     /// Lower the storage-binding size webattn assumes (bytes). Work whose tensors exceed it is
     /// split over batch and heads; used by tests to exercise the split on small tensors.
     pub max_binding_size: Option<u64>,
+    /// Lower the workgroup memory webattn plans its tiles for (bytes), e.g. 16384 to get the
+    /// tiles a browser with WebGPU's default limits gets. Used by tests.
+    pub max_workgroup_storage: Option<u32>,
     /// Read f16 tensors packed (`unpack2x16float`) even where `SHADER_F16` exists: the route
     /// browsers without shader-f16 take. Also set by `WEBATTN_F16=packed`.
     pub packed_f16: bool,
@@ -208,6 +211,7 @@ impl std::fmt::Debug for Context {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn type_rank(t: wgpu::DeviceType) -> u32 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -233,10 +237,12 @@ impl Context {
         let af = adapter.features();
         let wanted =
             wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
-        let mut dd = wgpu::DeviceDescriptor::default();
-        dd.label = Some("webattn");
-        dd.required_features = af & wanted;
-        dd.required_limits = adapter.limits();
+        let dd = wgpu::DeviceDescriptor {
+            label: Some("webattn"),
+            required_features: af & wanted,
+            required_limits: adapter.limits(),
+            ..Default::default()
+        };
         let (device, queue) = adapter.request_device(&dd).await.map_err(|e| {
             Error::NoAdapter(format!("the adapter refused to create a device: {e}"))
         })?;
@@ -294,7 +300,7 @@ impl Context {
             let opts = wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
                 force_fallback_adapter: choice == AdapterChoice::Software,
-                compatible_surface: None,
+                ..Default::default()
             };
             instance
                 .request_adapter(&opts)
@@ -373,7 +379,11 @@ impl Context {
                 c.min(lim.max_storage_buffer_binding_size)
             }),
             max_buffer: lim.max_buffer_size,
-            max_workgroup_storage: lim.max_compute_workgroup_storage_size,
+            max_workgroup_storage: options
+                .max_workgroup_storage
+                .map_or(lim.max_compute_workgroup_storage_size, |c| {
+                    c.min(lim.max_compute_workgroup_storage_size)
+                }),
             max_invocations: lim.max_compute_invocations_per_workgroup,
             max_workgroups_per_dim: lim.max_compute_workgroups_per_dimension,
             storage_offset_alignment: lim.min_storage_buffer_offset_alignment,

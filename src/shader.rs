@@ -75,7 +75,7 @@ pub struct TileConfig {
     pub bk: u32,
     /// Columns of Q and K staged per chunk in phase A (a multiple of 4).
     pub dc: u32,
-    /// Keys of V staged per chunk in phase C (divides `bk`).
+    /// Keys of V staged per chunk in phase C (a multiple of 4 dividing `bk`).
     pub vk: u32,
 }
 
@@ -86,7 +86,7 @@ impl TileConfig {
     /// Picks the largest tiles whose workgroup memory fits `wg_mem` bytes, from
     /// 64 x 64 (DC 32) down to 16 x 16 (DC 4); then the largest V chunk that fits.
     pub fn choose(d: usize, dv: usize, wg_mem: u32) -> Result<Self> {
-        let ok = |x: usize| x % 4 == 0 && (4..=256).contains(&x);
+        let ok = |x: usize| x.is_multiple_of(4) && (4..=256).contains(&x);
         if !ok(d) || !ok(dv) {
             return Err(Error::UnsupportedHeadDim { d, dv });
         }
@@ -102,7 +102,7 @@ impl TileConfig {
         ];
         for (bq, bk, dc) in candidates {
             let mut vk = bk;
-            while vk >= 1 {
+            while vk >= 4 {
                 let t = TileConfig {
                     d,
                     dv,

@@ -181,15 +181,17 @@ async function runTiming(p) {
   const t0 = performance.now();
   await attn.forward(args);
   const first = performance.now() - t0;
-  const iterations = p.len >= 2048 ? 2 : 5;
-  const b = await attn.bench(args, iterations);
+  // One timed run to estimate, then enough runs for about a second (1 to 20).
+  const est = await attn.bench(args, 1);
+  const iterations = Math.max(1, Math.min(20, Math.round(1000 / Math.max(est.msPerCall, 1e-3))));
+  const b = iterations > 1 ? await attn.bench(args, iterations) : est;
   // Multiply-adds of QK^T and PV: 2 * 2 * T^2 * D per head; causal (and stick-breaking) halves it.
   const causal = p.kind === "stick-breaking" || p.causal;
   const flops = 4 * p.heads * p.len * p.len * p.dim * (causal ? 0.5 : 1);
   $("timing").textContent = `${b.msPerCall.toFixed(2)} ms`;
   $("timing-detail").textContent =
     `${p.kind}, ${p.dtype}, B 1, H ${p.heads}, T ${p.len}, D ${p.dim}: ${(flops / b.msPerCall / 1e6).toFixed(1)} GFLOP/s ` +
-    `(mean of ${iterations} runs after a warm-up; first call with upload, pipeline compile and read-back ${first.toFixed(0)} ms)`;
+    `(mean of ${iterations} run${iterations > 1 ? "s" : ""} after a warm-up; first call with upload, pipeline compile and read-back ${first.toFixed(0)} ms)`;
 }
 
 async function runBadge(p) {

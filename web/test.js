@@ -200,6 +200,22 @@ async function run() {
     return { pass, note: `bits ${bits.map((b) => b.toString(16))}; back ${back}` };
   });
 
+  await check("WebAttn.device is the GPUDevice webattn uses", async () => {
+    const d = attn.device;
+    const pass = typeof GPUDevice !== "undefined" && d instanceof GPUDevice && d.limits.maxStorageBufferBindingSize > 0;
+    return { pass, note: `${d}; maxStorageBufferBindingSize ${d?.limits?.maxStorageBufferBindingSize}` };
+  });
+
+  await check("error: WebAttn.create with an unknown adapter option", async () => {
+    const want = 'invalid option: options.adapter must be "auto" or "software", got "gpu"';
+    try {
+      (await WebAttn.create({ adapter: "gpu" })).free();
+      return { pass: false, note: "no exception" };
+    } catch (e) {
+      return { pass: e instanceof Error && e.message === want, note: e.message };
+    }
+  });
+
   // Errors reach JavaScript as exceptions carrying the Rust Error's Display text.
   const okShape = { qHeads: 2, qLen: 8, headDim: 16 };
   const ok = randomQkv(okShape, 5);

@@ -20,7 +20,7 @@
 // and dead rows never write; `stage` is reused between phases only across a barrier.
 
 var<workgroup> stage: array<vec4<f32>, STAGE4>;
-var<workgroup> p_tile: array<f32, BQ * BK>;
+var<workgroup> p_tile: array<vec4<f32>, BQ * BK / 4u>;
 var<workgroup> stat_a: array<f32, BQ>;
 var<workgroup> stat_b: array<f32, BQ>;
 var<workgroup> stat_c: array<f32, BQ>;
@@ -140,13 +140,22 @@ fn score_tile(t: Tile, kb: u32) {
     }
 }
 
+// p_tile holds P row-major as vec4s of 4 consecutive keys (phase C reads 4 keys at once).
+fn put_p_at(idx: u32, x: f32) {
+    p_tile[idx / 4u][idx % 4u] = x;
+}
+
+fn get_p_at(idx: u32) -> f32 {
+    return p_tile[idx / 4u][idx % 4u];
+}
+
 // Writes weight x of element (a, b) into p_tile.
 fn put_p(t: Tile, a: u32, b: u32, x: f32) {
-    p_tile[lrow(t, a) * BK + lkey(t, b)] = x;
+    put_p_at(lrow(t, a) * BK + lkey(t, b), x);
 }
 
 fn get_p(t: Tile, a: u32, b: u32) -> f32 {
-    return p_tile[lrow(t, a) * BK + lkey(t, b)];
+    return get_p_at(lrow(t, a) * BK + lkey(t, b));
 }
 
 // Row pass helper: sum of the 16 per-lane partials of row r.
@@ -191,18 +200,19 @@ fn accumulate_pv(t: Tile, kb: u32) {
             stage[e] = x;
         }
         workgroupBarrier();
-        for (var jr = 0u; jr < VK; jr++) {
-            let jj = vc * VK + jr;
-            var p: array<f32, RA>;
+        for (var j4 = 0u; j4 < VK / 4u; j4++) {
+            var p: array<vec4<f32>, RA>;
             for (var a = 0u; a < RA; a++) {
-                p[a] = p_tile[lrow(t, a) * BK + jj];
+                p[a] = p_tile[(lrow(t, a) * BK + vc * VK) / 4u + j4];
             }
-            for (var c = 0u; c < VC; c++) {
-                let col = t.tx + 16u * c;
-                if (col < dv4) {
-                    let vv = stage[jr * dv4 + col];
-                    for (var a = 0u; a < RA; a++) {
-                        o_acc[a * VC + c] += p[a] * vv;
+            for (var kk = 0u; kk < 4u; kk++) {
+                for (var c = 0u; c < VC; c++) {
+                    let col = t.tx + 16u * c;
+                    if (col < dv4) {
+                        let vv = stage[(4u * j4 + kk) * dv4 + col];
+                        for (var a = 0u; a < RA; a++) {
+                            o_acc[a * VC + c] += p[a][kk] * vv;
+                        }
                     }
                 }
             }

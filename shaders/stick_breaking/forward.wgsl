@@ -43,8 +43,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var run = 0.0;
             for (var c = 16u; c > 0u; c--) {
                 let idx = r * BK + (c - 1u) + 16u * g;
-                let x = p_tile[idx];
-                p_tile[idx] = run;
+                let x = get_p_at(idx);
+                put_p_at(idx, run);
                 run += x;
             }
             red[r * RB + g] = run;

@@ -79,7 +79,7 @@ fn dtype_mismatch() {
     let s = shape(1, 1, 1, 4, 4, 16, 16);
     let (q, k, _) = tensors(c, &s);
     let v16 = c
-        .tensor_f16(&s.v(), &vec![half::f16::from_f32(0.5); 64])
+        .tensor_f16(&s.v(), &[half::f16::from_f32(0.5); 64])
         .unwrap();
     let e = c.run(&Attention::softmax(), &q, &k, &v16);
     assert!(

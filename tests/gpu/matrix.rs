@@ -219,3 +219,42 @@ fn work_split_over_heads_when_bindings_are_small() {
         assert!(rel < 1e-5, "{name}: split weights rel error {rel:e}");
     }
 }
+
+#[test]
+fn small_workgroup_memory_tiles() {
+    // The tiles a browser with WebGPU's default 16 KiB gets (32 x 32), and the smallest (16 x 16).
+    for (cap, bq) in [(16384u32, 32u32), (7000, 16)] {
+        let c = webattn::Context::new_blocking(webattn::ContextOptions {
+            max_workgroup_storage: Some(cap),
+            ..webattn::ContextOptions::from_env()
+        })
+        .unwrap();
+        let t = c.tile_config(64, 64).unwrap();
+        assert_eq!(t.bq, bq, "{t:?}");
+        assert!(t.workgroup_bytes() <= cap);
+        let mut rng = Rng(crate::seed("small tiles"));
+        for (len, d) in [
+            (bq as usize - 1, 64),
+            (bq as usize + 1, 128),
+            (2 * t.bk as usize + 3, 256),
+            (1, 16),
+        ] {
+            let s = shape(1, 2, 1, len, len, d, d);
+            let n = |x: [usize; 4]| x.iter().product::<usize>();
+            let (q, k, v) = (
+                rng.vec(n(s.q()), 1.0),
+                rng.vec(n(s.k()), 1.0),
+                rng.vec(n(s.v()), 1.0),
+            );
+            for (name, attn) in variants(&s) {
+                let got = pollster::block_on(c.attention_f32(&attn, &s, &q, &k, &v)).unwrap();
+                let want = webattn::reference(&attn, &s, &q, &k, &v).unwrap();
+                let (rel, _) = crate::errors(&got.o, &want.o);
+                assert!(
+                    rel < 1e-5,
+                    "{name} cap {cap} T={len} D={d}: rel error {rel:e}"
+                );
+            }
+        }
+    }
+}

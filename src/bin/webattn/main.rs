@@ -25,6 +25,7 @@ webattn: tiled stick-breaking, softmax and sigmoid attention on WebGPU (wgpu)
 USAGE:
   webattn info
   webattn run   -i IN.safetensors -o OUT.safetensors --kind KIND [OPTIONS]
+  webattn check --sweep       every kind and option over odd shapes; largest error per kind
   webattn check [--kind KIND|all] [--batch B --heads HQ --kv-heads HKV --q-len TQ --kv-len TK --dim D --v-dim DV] [--seed N] [OPTIONS]
 
   webattn bench [--shapes 1x16x1024x64,...] [--kind KIND|all] [--dtype f32|f16|all] [--reps N] [--json PATH]
@@ -51,7 +52,14 @@ struct Args {
     flags: HashMap<String, String>,
 }
 
-const SWITCHES: [&str; 5] = ["causal", "normalize", "attend-current", "weights", "help"];
+const SWITCHES: [&str; 6] = [
+    "causal",
+    "normalize",
+    "attend-current",
+    "weights",
+    "help",
+    "sweep",
+];
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -316,7 +324,108 @@ fn rel_errors(got: &[f32], want: &[f64]) -> (f64, f64, bool) {
     ((num / den.max(f64::MIN_POSITIVE)).sqrt(), max_abs, finite)
 }
 
+/// `check --sweep`: every kind and main option over odd shapes (T = 1, tile edges, every head
+/// dim, GQA, Tq < Tk, Tq > Tk); prints the largest relative error per kind and output.
+fn sweep(args: &Args) -> Result<bool, String> {
+    let ctx = context(args)?;
+    println!(
+        "adapter: {} ({}, {})",
+        ctx.info().name,
+        ctx.info().backend,
+        ctx.info().device_type
+    );
+    let mut seed = args.get("seed", 0x5eed_u64)?;
+    println!("seed: {seed}");
+    let mut shapes = Vec::new();
+    for t in [1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 129] {
+        shapes.push(Shape::new(1, 2, t, 64));
+    }
+    for d in [16, 32, 64, 80, 96, 128, 256, 8, 40] {
+        shapes.push(Shape {
+            kv_heads: 1,
+            ..Shape::new(1, 2, 37, d)
+        });
+    }
+    for (tq, tk) in [(1, 90), (7, 70), (50, 50), (40, 20)] {
+        shapes.push(Shape {
+            batch: 2,
+            q_heads: 8,
+            kv_heads: 2,
+            q_len: tq,
+            kv_len: tk,
+            head_dim: 32,
+            v_dim: 32,
+        });
+    }
+    let variants: Vec<(&str, Attention)> = vec![
+        ("softmax", Attention::softmax()),
+        ("softmax", Attention::softmax().causal(true)),
+        ("softmax", Attention::softmax().causal(true).window(9)),
+        ("sigmoid", Attention::sigmoid()),
+        ("sigmoid", Attention::sigmoid().causal(true)),
+        (
+            "sigmoid",
+            Attention::of(Kind::Sigmoid(SigmoidOptions {
+                causal: true,
+                bias: SigmoidBias::Value(0.0),
+                normalize: true,
+            })),
+        ),
+        ("stick-breaking", Attention::stick_breaking()),
+        (
+            "stick-breaking",
+            Attention::of(Kind::StickBreaking(StickBreakingOptions {
+                attend_current: true,
+                remainder: Remainder::ToCurrent,
+            })),
+        ),
+        ("stick-breaking", Attention::stick_breaking().window(9)),
+    ];
+    let mut worst: Vec<(String, f64)> = Vec::new();
+    let mut note = |key: String, e: f64| match worst.iter_mut().find(|w| w.0 == key) {
+        Some(w) => w.1 = w.1.max(e),
+        None => worst.push((key, e)),
+    };
+    let mut all_ok = true;
+    let mut runs = 0;
+    let n = |s: [usize; 4]| s.iter().product::<usize>();
+    for shape in &shapes {
+        let q = random(n(shape.q()), &mut seed);
+        let k = random(n(shape.k()), &mut seed);
+        let v = random(n(shape.v()), &mut seed);
+        for (name, attn) in &variants {
+            let got = pollster::block_on(ctx.attention_f32(attn, shape, &q, &k, &v))
+                .map_err(|e| e.to_string())?;
+            let want = webattn::reference(attn, shape, &q, &k, &v).map_err(|e| e.to_string())?;
+            let mut outs = vec![("o", rel_errors(&got.o, &want.o))];
+            if let (Some(g), Some(w)) = (&got.lse, &want.lse) {
+                outs.push(("lse", rel_errors(g, w)));
+            }
+            if let (Some(g), Some(w)) = (&got.rem, &want.rem) {
+                outs.push(("rem", rel_errors(g, w)));
+            }
+            for (o, (rel, _, finite)) in outs {
+                all_ok &= finite && rel < 1e-5;
+                note(
+                    format!("{name} {o}"),
+                    if finite { rel } else { f64::INFINITY },
+                );
+            }
+            runs += 1;
+        }
+    }
+    println!("{runs} GPU runs against the f64 reference, f32 storage\n");
+    println!("| kind and output | largest relative L2 error | tolerance |\n|---|---|---|");
+    for (k, e) in worst {
+        println!("| {k} | {e:.3e} | 1e-5 |");
+    }
+    Ok(all_ok)
+}
+
 fn check(args: &Args) -> Result<bool, String> {
+    if args.has("sweep") {
+        return sweep(args);
+    }
     let hq = args.get("heads", 4usize)?;
     let tq = args.get("q-len", 128usize)?;
     let d = args.get("dim", 64usize)?;
