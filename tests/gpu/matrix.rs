@@ -141,15 +141,39 @@ fn gqa_batches_and_shorter_queries() {
 
 #[test]
 fn extreme_logits_stay_finite_and_exact() {
-    // Logits near +-1e4: overflow in exp, softplus or 1 - sigmoid would show up as NaN/Inf.
+    // Logits of order 1e4 that f32 holds exactly: integer q, k in [-3, 3] and a power-of-two
+    // scale, so the dot products and z are exact in f32 and in f64. Overflow in exp, softplus
+    // or 1 - sigmoid would show as NaN/Inf; any other error would break 1e-5.
+    let c = ctx();
     let s = shape(1, 2, 2, 40, 40, 64, 64);
+    let mut rng = Rng(crate::seed("extreme exact"));
+    let mut ints = |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.below(7) as f32 - 3.0)).collect() };
+    let n = |x: [usize; 4]| x.iter().product::<usize>();
+    let (q, k) = (ints(n(s.q())), ints(n(s.k())));
+    let v = Rng(crate::seed("extreme v")).vec(n(s.v()), 1.0);
     let mut worst = 0.0f64;
     for (name, attn) in variants(&s) {
-        let attn = attn.scale(3.0e4);
-        let r = check_amp(&attn, &s, &format!("{name} logits~1e4"), 1.0, 1e-5);
-        worst = worst.max(r.rel_o);
+        let attn = attn.scale(256.0);
+        let got = pollster::block_on(c.attention_f32(&attn, &s, &q, &k, &v)).unwrap();
+        let want = webattn::reference(&attn, &s, &q, &k, &v).unwrap();
+        let (rel, _) = crate::errors(&got.o, &want.o);
+        assert!(rel < 1e-5, "{name} exact logits ~1e4: rel error {rel:e}");
+        worst = worst.max(rel);
     }
-    eprintln!("worst relative error with logits near 1e4: {worst:e}");
+    eprintln!("worst relative error with exact logits near 1e4: {worst:e}");
+}
+
+#[test]
+fn extreme_random_logits_stay_finite() {
+    // Random inputs scaled to logits near +-1e4. f32 cannot hold such a z to better than
+    // about 5e-4 absolute, and near-ties between two logits turn that into output error
+    // (the problem is ill-conditioned there), so the bound is 1e-3: what matters is that
+    // nothing overflows.
+    let s = shape(1, 2, 2, 40, 40, 64, 64);
+    for (name, attn) in variants(&s) {
+        let attn = attn.scale(3.0e4);
+        check_amp(&attn, &s, &format!("{name} logits~1e4"), 1.0, 1e-3);
+    }
 }
 
 #[test]
