@@ -147,7 +147,7 @@ fn extreme_logits_stay_finite_and_exact() {
     let c = ctx();
     let s = shape(1, 2, 2, 40, 40, 64, 64);
     let mut rng = Rng(crate::seed("extreme exact"));
-    let mut ints = |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.below(7) as f32 - 3.0)).collect() };
+    let mut ints = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.below(7) as f32 - 3.0).collect() };
     let n = |x: [usize; 4]| x.iter().product::<usize>();
     let (q, k) = (ints(n(s.q())), ints(n(s.k())));
     let v = Rng(crate::seed("extreme v")).vec(n(s.v()), 1.0);

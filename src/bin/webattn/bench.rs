@@ -20,20 +20,7 @@ fn random_tensor(
     dtype: DType,
     seed: &mut u64,
 ) -> Result<Tensor, String> {
-    let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n)
-        .map(|_| {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let x = ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-            if x == 0.0 {
-                0.25
-            } else {
-                x
-            }
-        })
-        .collect();
+    let data = crate::random(shape.iter().product(), seed);
     match dtype {
         DType::F32 => ctx.tensor_f32(&shape, &data),
         DType::F16 => ctx.tensor_f16(

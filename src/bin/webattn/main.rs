@@ -282,8 +282,8 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Small deterministic generator for `check` inputs (never zeros).
-fn random(n: usize, seed: &mut u64) -> Vec<f32> {
+/// Small deterministic generator for `check` and `bench` inputs (never zeros).
+pub fn random(n: usize, seed: &mut u64) -> Vec<f32> {
     (0..n)
         .map(|_| {
             *seed = seed
@@ -324,16 +324,38 @@ fn rel_errors(got: &[f32], want: &[f64]) -> (f64, f64, bool) {
     ((num / den.max(f64::MIN_POSITIVE)).sqrt(), max_abs, finite)
 }
 
+/// Runs `attn` on the GPU and on the f64 reference; (output name, (rel L2, max abs, finite))
+/// for o and lse or rem.
+type Errors = Vec<(&'static str, (f64, f64, bool))>;
+fn gpu_vs_reference(
+    ctx: &Context,
+    attn: &Attention,
+    shape: &Shape,
+    [q, k, v]: [&[f32]; 3],
+) -> Result<Errors, String> {
+    let got =
+        pollster::block_on(ctx.attention_f32(attn, shape, q, k, v)).map_err(|e| e.to_string())?;
+    let want = webattn::reference(attn, shape, q, k, v).map_err(|e| e.to_string())?;
+    let mut rows = vec![("o", rel_errors(&got.o, &want.o))];
+    if let (Some(g), Some(w)) = (&got.lse, &want.lse) {
+        rows.push(("lse", rel_errors(g, w)));
+    }
+    if let (Some(g), Some(w)) = (&got.rem, &want.rem) {
+        rows.push(("rem", rel_errors(g, w)));
+    }
+    Ok(rows)
+}
+
+fn print_adapter(ctx: &Context) {
+    let i = ctx.info();
+    println!("adapter: {} ({}, {})", i.name, i.backend, i.device_type);
+}
+
 /// `check --sweep`: every kind and main option over odd shapes (T = 1, tile edges, every head
 /// dim, GQA, Tq < Tk, Tq > Tk); prints the largest relative error per kind and output.
 fn sweep(args: &Args) -> Result<bool, String> {
     let ctx = context(args)?;
-    println!(
-        "adapter: {} ({}, {})",
-        ctx.info().name,
-        ctx.info().backend,
-        ctx.info().device_type
-    );
+    print_adapter(&ctx);
     let mut seed = args.get("seed", 0x5eed_u64)?;
     println!("seed: {seed}");
     let mut shapes = Vec::new();
@@ -394,17 +416,7 @@ fn sweep(args: &Args) -> Result<bool, String> {
         let k = random(n(shape.k()), &mut seed);
         let v = random(n(shape.v()), &mut seed);
         for (name, attn) in &variants {
-            let got = pollster::block_on(ctx.attention_f32(attn, shape, &q, &k, &v))
-                .map_err(|e| e.to_string())?;
-            let want = webattn::reference(attn, shape, &q, &k, &v).map_err(|e| e.to_string())?;
-            let mut outs = vec![("o", rel_errors(&got.o, &want.o))];
-            if let (Some(g), Some(w)) = (&got.lse, &want.lse) {
-                outs.push(("lse", rel_errors(g, w)));
-            }
-            if let (Some(g), Some(w)) = (&got.rem, &want.rem) {
-                outs.push(("rem", rel_errors(g, w)));
-            }
-            for (o, (rel, _, finite)) in outs {
+            for (o, (rel, _, finite)) in gpu_vs_reference(&ctx, attn, shape, [&q, &k, &v])? {
                 all_ok &= finite && rel < 1e-5;
                 note(
                     format!("{name} {o}"),
@@ -446,12 +458,7 @@ fn check(args: &Args) -> Result<bool, String> {
         vec![kind]
     };
     let ctx = context(args)?;
-    println!(
-        "adapter: {} ({}, {})",
-        ctx.info().name,
-        ctx.info().backend,
-        ctx.info().device_type
-    );
+    print_adapter(&ctx);
     println!("shape: {shape:?}");
     let mut seed = args.get("seed", 0x5eed_u64)?;
     println!("seed: {seed}");
@@ -464,17 +471,7 @@ fn check(args: &Args) -> Result<bool, String> {
     let mut all_ok = true;
     for kind in kinds {
         let attn = attention(args, kind, hq, None)?;
-        let got = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v))
-            .map_err(|e| e.to_string())?;
-        let want = webattn::reference(&attn, &shape, &q, &k, &v).map_err(|e| e.to_string())?;
-        let mut rows = vec![("o", rel_errors(&got.o, &want.o))];
-        if let (Some(g), Some(w)) = (&got.lse, &want.lse) {
-            rows.push(("lse", rel_errors(g, w)));
-        }
-        if let (Some(g), Some(w)) = (&got.rem, &want.rem) {
-            rows.push(("rem", rel_errors(g, w)));
-        }
-        for (name, (rel, abs, finite)) in rows {
+        for (name, (rel, abs, finite)) in gpu_vs_reference(&ctx, &attn, &shape, [&q, &k, &v])? {
             let ok = finite && rel < 1e-5;
             all_ok &= ok;
             println!(
