@@ -8,7 +8,7 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 apt_updated=""
 apt_install() {
   [ -n "$apt_updated" ] || { $SUDO apt-get update -qq; apt_updated=1; }
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
 
 # 1. A Vulkan loader and driver. With no GPU driver present, Mesa's lavapipe (software Vulkan).

@@ -64,8 +64,29 @@ fn lkey(t: Tile, b: u32) -> u32 {
     return t.tx + 16u * b;
 }
 
-// Does element (a, b) of the invocation's block carry weight in key tile kb?
-fn elem_ok(t: Tile, a: u32, kb: u32, b: u32) -> bool {
+// Is every (row, key) pair of key tile kb allowed? Workgroup-uniform: then the per-element
+// masks are skipped. Rows and keys must all exist, and the tile must lie inside the causal
+// bound of the first row and inside the window of the last row.
+fn tile_full(row0: u32, kb: u32) -> bool {
+    let key_hi = kb * BK + BK - 1u;
+    if (row0 + BQ > params.tq || key_hi >= params.tk) {
+        return false;
+    }
+    if (has_flag(FLAG_CAUSAL) && i32(key_hi) > position(row0) - i32(params.self_excl)) {
+        return false;
+    }
+    if (params.window != 0u && i32(kb * BK) + i32(params.window) <= position(row0 + BQ - 1u)) {
+        return false;
+    }
+    return true;
+}
+
+// Does element (a, b) of the invocation's block carry weight in key tile kb? `full` is
+// tile_full(row0, kb).
+fn elem_ok(t: Tile, a: u32, kb: u32, b: u32, full: bool) -> bool {
+    if (full) {
+        return true;
+    }
     let i = t.row0 + lrow(t, a);
     return i < params.tq && key_allowed(position(i), kb * BK + lkey(t, b));
 }

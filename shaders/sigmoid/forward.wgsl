@@ -16,10 +16,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tiles = key_tile_range(wg);
     for (var kb = tiles.x; kb < tiles.y; kb++) {
         score_tile(t, kb);
+        let full = tile_full(t.row0, kb);
         for (var a = 0u; a < RA; a++) {
             var sum = 0.0;
             for (var b = 0u; b < RB; b++) {
-                let w = select(0.0, sigmoid(s_acc[a * RB + b] + params.bias), elem_ok(t, a, kb, b));
+                let w = select(0.0, sigmoid(s_acc[a * RB + b] + params.bias), elem_ok(t, a, kb, b, full));
                 put_p(t, a, b, w);
                 sum += w;
             }

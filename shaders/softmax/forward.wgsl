@@ -23,11 +23,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tiles = key_tile_range(wg);
     for (var kb = tiles.x; kb < tiles.y; kb++) {
         score_tile(t, kb);
+        let full = tile_full(t.row0, kb);
         // Masked logits become NEG_BIG; each invocation leaves its row maxima in `red`.
         for (var a = 0u; a < RA; a++) {
             var mx = NEG_BIG;
             for (var b = 0u; b < RB; b++) {
-                let z = select(NEG_BIG, s_acc[a * RB + b], elem_ok(t, a, kb, b));
+                let z = select(NEG_BIG, s_acc[a * RB + b], elem_ok(t, a, kb, b, full));
                 s_acc[a * RB + b] = z;
                 mx = max(mx, z);
             }

@@ -24,12 +24,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var step = tiles.y; step > tiles.x; step--) {
         let kb = step - 1u;
         score_tile(t, kb);
+        let full = tile_full(t.row0, kb);
         for (var a = 0u; a < RA; a++) {
             for (var b = 0u; b < RB; b++) {
                 let x = s_acc[a * RB + b];
                 let l1p = log1p_exp_neg(abs(x));
                 s_acc[a * RB + b] = min(x, 0.0) - l1p; // log sigmoid(z)
-                put_p(t, a, b, select(0.0, -(max(x, 0.0) + l1p), elem_ok(t, a, kb, b)));
+                put_p(t, a, b, select(0.0, -(max(x, 0.0) + l1p), elem_ok(t, a, kb, b, full)));
             }
         }
         workgroupBarrier();
@@ -57,7 +58,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             for (var c = RB; c > 0u; c--) {
                 let b = c - 1u;
                 let la = s_acc[a * RB + b] + (acc + (later + get_p(t, a, b)));
-                put_p(t, a, b, select(0.0, exp(la), elem_ok(t, a, kb, b)));
+                put_p(t, a, b, select(0.0, exp(la), elem_ok(t, a, kb, b, full)));
                 later += red[r * RB + b];
             }
         }
