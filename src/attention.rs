@@ -130,7 +130,14 @@ impl Shape {
     }
 
     fn check_len(&self, what: &str, shape: [usize; 4], len: usize) -> Result<()> {
-        let n: usize = shape.iter().product();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| Error::TensorTooLarge {
+                what: format!("{what} of shape {shape:?}"),
+                size: u64::MAX,
+                limit: u64::MAX,
+            })?;
         if n != len {
             return Err(Error::ShapeMismatch(format!(
                 "{what} has {len} elements, shape {shape:?} needs {n}"
@@ -427,7 +434,12 @@ impl Context {
             o_base: 0,
             aux_base: 0,
             flags: setup.flags,
-            window: attn.window.unwrap_or(0),
+            // A window of Tk or more masks nothing (p_i <= Tk - 1), and clamping it keeps the
+            // kernels' i32 arithmetic in range (Tk < 2^30 since k has < 2^32 elements).
+            window: attn
+                .window
+                .filter(|&w| (w as u64) < s.kv_len as u64)
+                .unwrap_or(0),
             scale: attn.resolved_scale(s)?,
             bias: setup.bias,
             diag: (s.kv_len as i64 - s.q_len as i64) as i32,
@@ -583,7 +595,7 @@ impl Context {
             // Timestamps: the first pass writes index i at its start, the last i + 1 at its end.
             let ts = timestamps.and_then(|(qs, i)| {
                 let begin = (ci == 0).then_some(i);
-                let end = (ci + 1 == chunks.len()).then_some(i + 1);
+                let end = (ci + 1 == chunks.len()).then_some(i.saturating_add(1));
                 (begin.is_some() || end.is_some()).then_some(wgpu::ComputePassTimestampWrites {
                     query_set: qs,
                     beginning_of_pass_write_index: begin,
@@ -678,6 +690,14 @@ impl Context {
             return Err(Error::MissingFeature(
                 "timestamps need TIMESTAMP_QUERY".into(),
             ));
+        }
+        if let Some((qs, i)) = timestamps {
+            if i.checked_add(1).is_none_or(|end| end >= qs.count()) {
+                return Err(Error::InvalidOption(format!(
+                    "timestamp index {i}: queries {i} and {i} + 1 must exist in a set of {}",
+                    qs.count()
+                )));
+            }
         }
         let s = self.check_inputs(q, k, v)?;
         let setup = attn.setup(&s)?;

@@ -388,11 +388,16 @@ impl Context {
             max_workgroups_per_dim: lim.max_compute_workgroups_per_dimension,
             storage_offset_alignment: lim.min_storage_buffer_offset_alignment,
         };
-        if info.max_invocations < TileConfig::WG || lim.max_storage_buffers_per_shader_stage < 5 {
+        if info.max_invocations < TileConfig::WG
+            || lim.max_compute_workgroup_size_x < TileConfig::WG
+            || lim.max_storage_buffers_per_shader_stage < 6
+        {
             return Err(Error::MissingFeature(format!(
-                "webattn needs 64 invocations per workgroup and 5 storage buffers per stage; \
-                 the device offers {} and {}",
-                info.max_invocations, lim.max_storage_buffers_per_shader_stage
+                "webattn needs 256 invocations per workgroup (x dimension) and 6 storage buffers \
+                 per stage; the device offers {} invocations, {} in x and {} storage buffers",
+                info.max_invocations,
+                lim.max_compute_workgroup_size_x,
+                lim.max_storage_buffers_per_shader_stage
             )));
         }
         let lost = Arc::new(Mutex::new(None));
@@ -616,8 +621,8 @@ impl Context {
 
     fn upload(&self, shape: &[usize], dtype: DType, len: usize, bytes: &[u8]) -> Result<Tensor> {
         self.check()?;
-        let n: usize = shape.iter().product();
-        if n != len {
+        let n = byte_len(shape, DType::F32)? / 4;
+        if n != len as u64 {
             return Err(Error::ShapeMismatch(format!(
                 "shape {shape:?} holds {n} elements but the data has {len}"
             )));

@@ -1,6 +1,7 @@
-//! Shared pieces of the f64 CPU references (each kind's reference lives in its own module:
-//! [`crate::softmax::reference`], [`crate::sigmoid::reference`],
-//! [`crate::stick_breaking::reference`]). They follow SPEC.md literally, with no tiling.
+//! Shared pieces of the f64 CPU references. Each kind's formula lives in its own module
+//! ([`crate::softmax`], [`crate::sigmoid`], [`crate::stick_breaking`]); the public entry
+//! points are [`crate::reference()`] and [`crate::reference_weights()`]. They follow SPEC.md
+//! literally, with no tiling.
 
 use crate::Shape;
 

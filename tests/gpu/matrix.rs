@@ -282,3 +282,38 @@ fn small_workgroup_memory_tiles() {
         }
     }
 }
+
+#[test]
+fn windows_of_tk_or_more_mask_nothing() {
+    // W >= Tk allows every key, up to W = u32::MAX (no i32 wrap-around in the kernels).
+    let c = ctx();
+    let s = shape(1, 2, 2, 20, 33, 16, 16);
+    let mut rng = Rng(crate::seed("huge window"));
+    let n = |x: [usize; 4]| x.iter().product::<usize>();
+    let (q, k, v) = (
+        rng.vec(n(s.q()), 1.0),
+        rng.vec(n(s.k()), 1.0),
+        rng.vec(n(s.v()), 1.0),
+    );
+    for (name, attn) in variants(&s) {
+        let plain = Attention {
+            window: None,
+            ..attn.clone()
+        };
+        let want = webattn::reference(&plain, &s, &q, &k, &v).unwrap();
+        for w in [33u32, 34, 1 << 30, (1 << 31) - 1, 1 << 31, u32::MAX] {
+            let wa = Attention {
+                window: Some(w),
+                ..attn.clone()
+            };
+            let got = pollster::block_on(c.attention_f32(&wa, &s, &q, &k, &v)).unwrap();
+            let (rel, _) = crate::errors(&got.o, &want.o);
+            assert!(
+                rel < 1e-5,
+                "{name} window {w}: rel error {rel:e} against no window"
+            );
+            let r = webattn::reference(&wa, &s, &q, &k, &v).unwrap();
+            assert!(crate::errors(&got.o, &r.o).0 < 1e-5);
+        }
+    }
+}

@@ -6,11 +6,17 @@ use webattn::{Attention, Context, DType, Shape, Tensor};
 
 /// One measured row.
 pub struct Row {
+    /// Attention kind.
     pub kind: &'static str,
+    /// Storage type, "f32" or "f16".
     pub dtype: &'static str,
+    /// Problem shape.
     pub shape: Shape,
+    /// Median GPU time of one forward call, ms.
     pub median_ms: f64,
+    /// Fastest GPU time, ms.
     pub min_ms: f64,
+    /// Causal FLOPs (4 B H T T D / 2) over the median time, TFLOP/s.
     pub tflops: f64,
 }
 
@@ -20,7 +26,7 @@ fn random_tensor(
     dtype: DType,
     seed: &mut u64,
 ) -> Result<Tensor, String> {
-    let data = crate::random(shape.iter().product(), seed);
+    let data = crate::random(crate::elements(shape, ctx)?, seed);
     match dtype {
         DType::F32 => ctx.tensor_f32(&shape, &data),
         DType::F16 => ctx.tensor_f16(
@@ -147,6 +153,7 @@ pub fn run(
     Ok(rows)
 }
 
+/// The rows as a markdown table, with the device line.
 pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
     let i = ctx.info();
     let mut s = format!(
@@ -170,6 +177,7 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
     s
 }
 
+/// The rows as a JSON array.
 pub fn json(ctx: &Context, rows: &[Row]) -> String {
     let i = ctx.info();
     let items: Vec<String> = rows
@@ -178,7 +186,7 @@ pub fn json(ctx: &Context, rows: &[Row]) -> String {
             format!(
                 "  {{\"kind\": \"{}\", \"dtype\": \"{}\", \"shape\": \"{}x{}x{}x{}\", \"median_ms\": {:.5}, \"min_ms\": {:.5}, \"tflops\": {:.3}, \"device\": \"{}\", \"variant\": \"{:?}\"}}",
                 r.kind, r.dtype, r.shape.batch, r.shape.q_heads, r.shape.q_len, r.shape.head_dim, r.median_ms, r.min_ms, r.tflops,
-                i.name.replace('"', "'"), i.variant
+                i.name.replace(['"', '\\'], "'"), i.variant
             )
         })
         .collect();

@@ -282,6 +282,18 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Element count of a tensor shape, refused if it cannot fit one device buffer (before any
+/// host memory is spent on it).
+pub fn elements(shape: [usize; 4], ctx: &Context) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| (n as u64).saturating_mul(4) <= ctx.info().max_buffer)
+        .ok_or_else(|| {
+            format!("a tensor of shape {shape:?} does not fit one buffer of this device")
+        })
+}
+
 /// Small deterministic generator for `check` and `bench` inputs (never zeros).
 pub fn random(n: usize, seed: &mut u64) -> Vec<f32> {
     (0..n)
@@ -444,7 +456,7 @@ fn check(args: &Args) -> Result<bool, String> {
     let shape = Shape {
         batch: args.get("batch", 1usize)?,
         q_heads: hq,
-        kv_heads: args.get("kv-heads", 2usize.min(hq))?,
+        kv_heads: args.get("kv-heads", hq)?,
         q_len: tq,
         kv_len: args.get("kv-len", tq)?,
         head_dim: d,
@@ -462,6 +474,9 @@ fn check(args: &Args) -> Result<bool, String> {
     println!("shape: {shape:?}");
     let mut seed = args.get("seed", 0x5eed_u64)?;
     println!("seed: {seed}");
+    for t in [shape.q(), shape.k(), shape.v()] {
+        elements(t, &ctx)?;
+    }
     let n = |s: [usize; 4]| s.iter().product::<usize>();
     let q = random(n(shape.q()), &mut seed);
     let k = random(n(shape.k()), &mut seed);
@@ -492,26 +507,45 @@ fn bench_cmd(args: &Args) -> Result<(), String> {
     let shapes = spec
         .split(',')
         .map(|s| {
-            let d: Vec<usize> = s.split('x').filter_map(|x| x.trim().parse().ok()).collect();
+            let d = s
+                .split('x')
+                .map(|x| x.trim().parse::<usize>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| format!("--shapes: '{s}' is not BxHxTxD"))?;
             match d[..] {
-                [b, h, t, dim] => Ok(Shape::new(b, h, t, dim)),
+                [b, h, t, dim] => {
+                    let shape = Shape::new(b, h, t, dim);
+                    shape.validate().map_err(|e| e.to_string())?;
+                    Ok(shape)
+                }
                 _ => Err(format!("--shapes: '{s}' is not BxHxTxD")),
             }
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
     let kinds: Vec<&'static str> = match args.flags.get("kind").map(String::as_str).unwrap_or("all")
     {
         "all" => vec!["softmax", "sigmoid", "stick-breaking"],
         "softmax" => vec!["softmax"],
         "sigmoid" => vec!["sigmoid"],
-        _ => vec!["stick-breaking"],
+        "stick-breaking" | "stick_breaking" | "sb" => vec!["stick-breaking"],
+        k => {
+            return Err(format!(
+                "--kind: unknown kind '{k}' (softmax, sigmoid, stick-breaking, all)"
+            ))
+        }
     };
     let dtypes = match args.flags.get("dtype").map(String::as_str).unwrap_or("all") {
         "f32" => vec![webattn::DType::F32],
         "f16" => vec![webattn::DType::F16],
-        _ => vec![webattn::DType::F32, webattn::DType::F16],
+        "all" => vec![webattn::DType::F32, webattn::DType::F16],
+        d => return Err(format!("--dtype: unknown dtype '{d}' (f32, f16, all)")),
     };
-    let reps = args.get("reps", 20u32)?.max(20);
+    let reps = args.get("reps", 20u32)?;
+    if !(20..=2048).contains(&reps) {
+        return Err(format!(
+            "--reps {reps}: give 20 to 2048 (medians need 20; timestamps cap at 4096 queries)"
+        ));
+    }
     let ctx = context(args)?;
     let rows = bench::run(&ctx, &shapes, &kinds, &dtypes, reps)?;
     println!("{}", bench::markdown(&ctx, &rows));
