@@ -768,6 +768,23 @@ impl WebAttn {
     }
 }
 
+/// Parses the arguments and runs a CPU reference on the inputs widened to f32.
+fn with_host_inputs<T>(
+    args: &JsValue,
+    f: impl Fn(&crate::Attention, &crate::Shape, &[f32], &[f32], &[f32]) -> crate::Result<T>,
+) -> std::result::Result<T, JsError> {
+    hook();
+    let a = Args::parse(args).map_err(js_err)?;
+    f(
+        &a.attn,
+        &a.shape,
+        &a.q.to_f32(),
+        &a.k.to_f32(),
+        &a.v.to_f32(),
+    )
+    .map_err(js_err)
+}
+
 /// The f64 CPU reference of SPEC.md (no GPU): `{o, lse?, rem?}` as `Float64Array`s.
 /// f16 inputs (`Uint16Array`) are widened exactly, so this is the reference of the
 /// f16-rounded values.
@@ -775,16 +792,7 @@ impl WebAttn {
 pub fn reference(
     #[wasm_bindgen(unchecked_param_type = "AttentionArgs")] args: JsValue,
 ) -> std::result::Result<JsValue, JsError> {
-    hook();
-    let a = Args::parse(&args).map_err(js_err)?;
-    let r = crate::reference(
-        &a.attn,
-        &a.shape,
-        &a.q.to_f32(),
-        &a.k.to_f32(),
-        &a.v.to_f32(),
-    )
-    .map_err(js_err)?;
+    let r = with_host_inputs(&args, crate::reference)?;
     let obj = Object::new();
     set(&obj, "o", Float64Array::from(&r.o[..]));
     if let Some(l) = r.lse {
@@ -801,16 +809,7 @@ pub fn reference(
 pub fn reference_weights(
     #[wasm_bindgen(unchecked_param_type = "AttentionArgs")] args: JsValue,
 ) -> std::result::Result<Float64Array, JsError> {
-    hook();
-    let a = Args::parse(&args).map_err(js_err)?;
-    let w = crate::reference_weights(
-        &a.attn,
-        &a.shape,
-        &a.q.to_f32(),
-        &a.k.to_f32(),
-        &a.v.to_f32(),
-    )
-    .map_err(js_err)?;
+    let w = with_host_inputs(&args, crate::reference_weights)?;
     Ok(Float64Array::from(&w[..]))
 }
 

@@ -45,6 +45,15 @@ impl Rng {
     pub fn vec(&mut self, n: usize, amp: f32) -> Vec<f32> {
         (0..n).map(|_| self.uniform() * amp).collect()
     }
+    /// Fresh q, k, v for shape `s`, uniform in [-1, 1).
+    pub fn qkv(&mut self, s: &webattn::Shape) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let n = |x: [usize; 4]| x.iter().product::<usize>();
+        (
+            self.vec(n(s.q()), 1.0),
+            self.vec(n(s.k()), 1.0),
+            self.vec(n(s.v()), 1.0),
+        )
+    }
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }

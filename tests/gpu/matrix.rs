@@ -264,12 +264,7 @@ fn small_workgroup_memory_tiles() {
             (1, 16),
         ] {
             let s = shape(1, 2, 1, len, len, d, d);
-            let n = |x: [usize; 4]| x.iter().product::<usize>();
-            let (q, k, v) = (
-                rng.vec(n(s.q()), 1.0),
-                rng.vec(n(s.k()), 1.0),
-                rng.vec(n(s.v()), 1.0),
-            );
+            let (q, k, v) = rng.qkv(&s);
             for (name, attn) in variants(&s) {
                 let got = pollster::block_on(c.attention_f32(&attn, &s, &q, &k, &v)).unwrap();
                 let want = webattn::reference(&attn, &s, &q, &k, &v).unwrap();
@@ -289,12 +284,7 @@ fn windows_of_tk_or_more_mask_nothing() {
     let c = ctx();
     let s = shape(1, 2, 2, 20, 33, 16, 16);
     let mut rng = Rng(crate::seed("huge window"));
-    let n = |x: [usize; 4]| x.iter().product::<usize>();
-    let (q, k, v) = (
-        rng.vec(n(s.q()), 1.0),
-        rng.vec(n(s.k()), 1.0),
-        rng.vec(n(s.v()), 1.0),
-    );
+    let (q, k, v) = rng.qkv(&s);
     for (name, attn) in variants(&s) {
         let plain = Attention {
             window: None,
