@@ -702,7 +702,7 @@ impl Context {
         let s = self.check_inputs(q, k, v)?;
         let setup = attn.setup(&s)?;
         let mut params = self.params(attn, &s, &setup)?;
-        let tiles = self.tile_config(s.head_dim, s.v_dim)?;
+        let tiles = self.forward_tiles(q.dtype, s.head_dim, s.v_dim)?;
         check_out("o", &out.o, &s.o(), q.dtype)?;
         let aux = match setup.aux {
             AuxOut::None => None,

@@ -124,7 +124,8 @@ pub struct DeviceInfo {
     pub subgroup_sizes: (u32, u32),
     /// Cooperative-matrix (tensor-core) shapes the adapter reports, as `MxNxK ab->cr` strings.
     pub cooperative_matrix: Vec<String>,
-    /// The forward-kernel variant this context uses.
+    /// The fastest forward-kernel variant this context uses where it applies (see
+    /// [`Context::forward_tiles`]); calls it does not apply to take the portable variant.
     pub variant: Variant,
     /// How f16 tensors are read: `F16` (shader-f16) or `F16Packed` (core WebGPU).
     pub f16_storage: Storage,
@@ -167,8 +168,13 @@ impl std::fmt::Display for DeviceInfo {
         writeln!(f, "f16 tensors read:   {:?}", self.f16_storage)?;
         writeln!(
             f,
-            "kernel variant:     {:?} (softmax, sigmoid, stick-breaking)",
-            self.variant
+            "kernel variant:     {:?} (softmax, sigmoid, stick-breaking){}",
+            self.variant,
+            if self.variant == Variant::CoopMatrix {
+                "; f16 tensors with D, Dv multiples of 16 only, Portable otherwise"
+            } else {
+                ""
+            }
         )?;
         writeln!(f, "timestamp queries:  {}", self.timestamp_query)?;
         writeln!(f, "max storage binding {} bytes", self.max_storage_binding)?;
@@ -235,19 +241,41 @@ impl Context {
         let instance = wgpu::Instance::new(desc);
         let adapter = Self::pick_adapter(&instance, options.adapter, backends).await?;
         let af = adapter.features();
-        let wanted =
+        let props = adapter.cooperative_matrix_properties();
+        // The cooperative-matrix variant needs 16x16x16 f16 inputs with f32 accumulators.
+        let coop16 = props.iter().any(|p| {
+            (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        });
+        let mut wanted =
             wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        if coop16 && options.variant.is_none_or(|v| v == Variant::CoopMatrix) {
+            wanted |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
+        let required_features = af & wanted;
+        let experimental_features =
+            if required_features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+                // SAFETY: wgpu marks cooperative matrices experimental (possible UB from bugs
+                // in its implementation). webattn only uses them through the kernels of
+                // shaders/common/tile_coop.wgsl, which the test suite checks against the f64
+                // reference on the device (docs/perf.md); `WEBATTN_VARIANT=portable` keeps
+                // the feature off entirely.
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            };
         let dd = wgpu::DeviceDescriptor {
             label: Some("webattn"),
-            required_features: af & wanted,
+            required_features,
             required_limits: adapter.limits(),
+            experimental_features,
             ..Default::default()
         };
         let (device, queue) = adapter.request_device(&dd).await.map_err(|e| {
             Error::NoAdapter(format!("the adapter refused to create a device: {e}"))
         })?;
-        let coop = adapter
-            .cooperative_matrix_properties()
+        let coop = props
             .iter()
             .map(|p| {
                 format!(
@@ -256,6 +284,7 @@ impl Context {
                 )
             })
             .collect();
+        let coop = (coop, coop16);
         Self::build(adapter.get_info(), af, coop, device, queue, &options, true)
     }
 
@@ -321,13 +350,21 @@ impl Context {
     ) -> Result<Self> {
         let info = adapter_info.unwrap_or_else(|| device.adapter_info());
         let features = device.features();
-        Self::build(info, features, Vec::new(), device, queue, options, false)
+        Self::build(
+            info,
+            features,
+            (Vec::new(), false),
+            device,
+            queue,
+            options,
+            false,
+        )
     }
 
     fn build(
         ai: wgpu::AdapterInfo,
         adapter_features: wgpu::Features,
-        cooperative_matrix: Vec<String>,
+        (cooperative_matrix, coop16): (Vec<String>, bool),
         device: wgpu::Device,
         queue: wgpu::Queue,
         options: &ContextOptions,
@@ -341,26 +378,33 @@ impl Context {
         } else {
             Storage::F16Packed
         };
-        let variant = match options.variant {
-            None | Some(Variant::Portable) => Variant::Portable,
-            Some(Variant::Subgroup) if !df.contains(wgpu::Features::SUBGROUP) => {
-                return Err(Error::MissingFeature(
-                    "the subgroup variant needs SUBGROUP, which this device lacks".into(),
-                ))
-            }
-            Some(Variant::CoopMatrix) if cooperative_matrix.is_empty() => {
-                return Err(Error::MissingFeature(
+        let coop_ok = coop16
+            && f16_storage == Storage::F16
+            && df.contains(
+                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SUBGROUP,
+            );
+        let variant =
+            match options.variant {
+                None if coop_ok => Variant::CoopMatrix,
+                None | Some(Variant::Portable) => Variant::Portable,
+                Some(Variant::CoopMatrix) if coop_ok => Variant::CoopMatrix,
+                Some(Variant::CoopMatrix) => return Err(Error::MissingFeature(
                     "the cooperative-matrix variant needs EXPERIMENTAL_COOPERATIVE_MATRIX with \
-                     16x16x16 f16 shapes, which this adapter lacks"
+                     16x16x16 f16->f32 shapes, SUBGROUP and SHADER_F16 (f16 read as vec4<f16>), \
+                     which this device lacks"
                         .into(),
-                ))
-            }
-            Some(v) => {
-                return Err(Error::MissingFeature(format!(
-                    "the {v:?} variant is not built into this version of webattn"
-                )))
-            }
-        };
+                )),
+                Some(Variant::Subgroup) if !df.contains(wgpu::Features::SUBGROUP) => {
+                    return Err(Error::MissingFeature(
+                        "the subgroup variant needs SUBGROUP, which this device lacks".into(),
+                    ))
+                }
+                Some(v) => {
+                    return Err(Error::MissingFeature(format!(
+                        "the {v:?} variant is not built into this version of webattn"
+                    )))
+                }
+            };
         let info = DeviceInfo {
             name: ai.name.clone(),
             backend: format!("{:?}", ai.backend),
@@ -501,9 +545,27 @@ impl Context {
         &self.queue
     }
 
-    /// Tile sizes the forward kernels use for head dims `d`, `dv` on this device.
+    /// Tile sizes of the portable forward kernels (and the weights kernels) for head dims
+    /// `d`, `dv` on this device.
     pub fn tile_config(&self, d: usize, dv: usize) -> Result<TileConfig> {
         TileConfig::choose(d, dv, self.info.max_workgroup_storage)
+    }
+
+    /// The forward kernel's variant and tiles for tensors of `dtype` and head dims `d`, `dv`.
+    ///
+    /// The context's [`DeviceInfo::variant`] is used where it applies. The cooperative-matrix
+    /// variant applies to f16 tensors whose head dims are multiples of 16 (up to 256) and whose
+    /// tiles fit the workgroup memory; f32 tensors keep f32 arithmetic (its 1e-5 tolerance
+    /// rules out f16 tensor-core inputs) and take the portable variant, as do other head dims.
+    pub fn forward_tiles(&self, dtype: DType, d: usize, dv: usize) -> Result<TileConfig> {
+        if self.info.variant == Variant::CoopMatrix && self.storage(dtype) == Storage::F16 {
+            let sg_max = self.info.subgroup_sizes.1;
+            if let Some(t) = TileConfig::choose_coop(d, dv, self.info.max_workgroup_storage, sg_max)
+            {
+                return Ok(t);
+            }
+        }
+        self.tile_config(d, dv)
     }
 
     /// Fails with [`Error::DeviceLost`] once the device is lost, or [`Error::Gpu`] with the

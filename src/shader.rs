@@ -4,7 +4,7 @@
 //! Each kernel file is one source of truth; nothing here rewrites WGSL beyond prepending
 //! constants, so what naga validates in the tests is exactly what the GPU runs.
 
-use crate::{DType, Error, Result};
+use crate::{DType, Error, Result, Variant};
 
 /// The three attention mechanisms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,9 +62,16 @@ impl Storage {
 }
 
 /// Tile sizes of the forward kernels, chosen per head dim and device (see
-/// [`TileConfig::choose`]). The weights kernels use `WG` rows per workgroup.
+/// [`TileConfig::choose`] and [`TileConfig::choose_coop`]). The weights kernels use `WG` rows
+/// per workgroup.
+///
+/// They are generated WGSL `const`s, not pipeline-overridable constants: WGSL `override`
+/// values cannot size the private register arrays the kernels are built on, so each tile
+/// shape is its own (cached) pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TileConfig {
+    /// Which variant's phases A and C the forward kernel uses.
+    pub variant: Variant,
     /// Query/key head dim D.
     pub d: u32,
     /// Value head dim Dv.
@@ -73,10 +80,18 @@ pub struct TileConfig {
     pub bq: u32,
     /// Keys per tile (a multiple of 16).
     pub bk: u32,
-    /// Columns of Q and K staged per chunk in phase A (a multiple of 4).
+    /// Portable: columns of Q and K staged per chunk in phase A (a multiple of 4).
+    /// Cooperative-matrix: 0.
     pub dc: u32,
-    /// Keys of V staged per chunk in phase C (a multiple of 4 dividing `bk`).
+    /// Portable: keys of V staged per chunk in phase C (a multiple of 4 dividing `bk`).
+    /// Cooperative-matrix: 0.
     pub vk: u32,
+    /// Cooperative-matrix: padding of the workgroup-memory rows against bank conflicts
+    /// (2: every tile; 1: the f16 tiles only; 0: none). Portable: 0.
+    pub pad: u32,
+    /// Cooperative-matrix: the largest subgroup size the device may use (it sizes each
+    /// subgroup's share of output blocks). Portable: 0.
+    pub sg_max: u32,
 }
 
 impl TileConfig {
@@ -104,12 +119,15 @@ impl TileConfig {
             let mut vk = bk;
             while vk >= 4 {
                 let t = TileConfig {
+                    variant: Variant::Portable,
                     d,
                     dv,
                     bq,
                     bk,
                     dc,
                     vk,
+                    pad: 0,
+                    sg_max: 0,
                 };
                 if t.workgroup_bytes() <= wg_mem {
                     return Ok(t);
@@ -120,15 +138,53 @@ impl TileConfig {
         Err(Error::TensorTooLarge {
             what: format!("workgroup memory for head dims D={d}, Dv={dv}"),
             size: TileConfig {
+                variant: Variant::Portable,
                 d,
                 dv,
                 bq: 16,
                 bk: 16,
                 dc: 4,
                 vk: 1,
+                pad: 0,
+                sg_max: 0,
             }
             .workgroup_bytes() as u64,
             limit: wg_mem as u64,
+        })
+    }
+
+    /// Tiles of the cooperative-matrix variant (`BK` = 64 keys; BQ = 64, 32 or 16 rows, with
+    /// as much padding as fits), or `None` where it cannot run: head dims that are not
+    /// multiples of 16, or no tile fits `wg_mem` bytes of workgroup memory.
+    ///
+    /// `sg_max` is the largest subgroup size the device may use (a power of two, 1 to 256).
+    pub fn choose_coop(d: usize, dv: usize, wg_mem: u32, sg_max: u32) -> Option<Self> {
+        let ok = |x: usize| x.is_multiple_of(16) && (16..=256).contains(&x);
+        if !ok(d) || !ok(dv) || !sg_max.is_power_of_two() || sg_max > Self::WG {
+            return None;
+        }
+        let candidates = [
+            (64, 2),
+            (64, 1),
+            (32, 2),
+            (32, 1),
+            (16, 2),
+            (16, 1),
+            (16, 0),
+        ];
+        candidates.into_iter().find_map(|(bq, pad)| {
+            let t = TileConfig {
+                variant: Variant::CoopMatrix,
+                d: d as u32,
+                dv: dv as u32,
+                bq,
+                bk: 64,
+                dc: 0,
+                vk: 0,
+                pad,
+                sg_max,
+            };
+            (t.workgroup_bytes() <= wg_mem).then_some(t)
         })
     }
 
@@ -136,33 +192,76 @@ impl TileConfig {
         ((self.bq + self.bk) * (self.dc / 4 + 1)).max(self.vk * self.dv / 4)
     }
 
+    // Cooperative-matrix row strides: (QS, KVS, PS) in halves, PT in floats.
+    fn coop_strides(&self) -> (u32, u32, u32, u32) {
+        let h = if self.pad >= 1 { 8 } else { 0 };
+        let f = if self.pad >= 2 { 4 } else { 0 };
+        (
+            self.d + h,
+            self.d.max(self.dv) + h,
+            self.bk + h,
+            self.bk + f,
+        )
+    }
+
     /// Workgroup memory the forward kernels use, in bytes.
     pub fn workgroup_bytes(&self) -> u32 {
-        16 * self.stage_vec4s() + 4 * self.bq * self.bk + (3 + 16) * 4 * self.bq
+        let stats = (3 + 16) * 4 * self.bq;
+        match self.variant {
+            Variant::CoopMatrix => {
+                let (qs, kvs, ps, pt) = self.coop_strides();
+                2 * self.bq * qs + 2 * self.bk * kvs + 2 * self.bq * ps + 4 * self.bq * pt + stats
+            }
+            _ => 16 * self.stage_vec4s() + 4 * self.bq * self.bk + stats,
+        }
     }
 
     fn header(&self, storage: Storage) -> String {
-        let enable = if storage == Storage::F16 {
-            "enable f16;\n"
-        } else {
-            ""
-        };
-        let c = [
+        let mut s = String::new();
+        if storage == Storage::F16 {
+            s += "enable f16;\n";
+        }
+        if self.variant == Variant::CoopMatrix {
+            s += "enable wgpu_cooperative_matrix;\n";
+        }
+        s += "// generated by webattn::shader\n";
+        let common = [
             ("HEAD_D", self.d),
             ("HEAD_DV", self.dv),
             ("BQ", self.bq),
             ("BK", self.bk),
-            ("DC4", self.dc / 4),
-            ("NDC", self.d.div_ceil(self.dc)),
-            ("KS", self.dc / 4 + 1),
-            ("VK", self.vk),
             ("WG", Self::WG),
             ("RA", self.bq / 16),
             ("RB", self.bk / 16),
             ("VC", (self.dv / 4).div_ceil(16)),
+        ];
+        for (name, v) in common {
+            s += &format!("const {name}: u32 = {v}u;\n");
+        }
+        if self.variant == Variant::CoopMatrix {
+            let (qs, kvs, ps, pt) = self.coop_strides();
+            let blocks = (self.bq / 16) * (self.dv / 16);
+            let ob = blocks.div_ceil(Self::WG / self.sg_max.max(1));
+            let coop = [
+                ("QS", qs),
+                ("KVS", kvs),
+                ("PS", ps),
+                ("PT", pt),
+                ("DVB", self.dv / 16),
+                ("OB", ob),
+            ];
+            for (name, v) in coop {
+                s += &format!("const {name}: u32 = {v}u;\n");
+            }
+            return s;
+        }
+        let c = [
+            ("DC4", self.dc / 4),
+            ("NDC", self.d.div_ceil(self.dc)),
+            ("KS", self.dc / 4 + 1),
+            ("VK", self.vk),
             ("STAGE4", self.stage_vec4s()),
         ];
-        let mut s = format!("{enable}// generated by webattn::shader\n");
         for (name, v) in c {
             s += &format!("const {name}: u32 = {v}u;\n");
         }
@@ -179,6 +278,8 @@ const STORAGE_F16_PACKED: &str = include_str!("../shaders/common/storage_f16_pac
 const OUT_F16_PACKED: &str = include_str!("../shaders/common/out_f16_packed.wgsl");
 const AUX: &str = include_str!("../shaders/common/aux.wgsl");
 const TILE: &str = include_str!("../shaders/common/tile.wgsl");
+const TILE_PORTABLE: &str = include_str!("../shaders/common/tile_portable.wgsl");
+const TILE_COOP: &str = include_str!("../shaders/common/tile_coop.wgsl");
 const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");
 
 fn kernel_file(kind: KindId, entry: Entry) -> &'static str {
@@ -211,6 +312,10 @@ pub fn source(kind: KindId, entry: Entry, storage: Storage, tiles: &TileConfig) 
             s.push_str(store);
             s.push_str(AUX);
             s.push_str(TILE);
+            s.push_str(match tiles.variant {
+                Variant::CoopMatrix => TILE_COOP,
+                _ => TILE_PORTABLE,
+            });
         }
         Entry::Weights => s.push_str(WEIGHTS),
     }
@@ -258,6 +363,74 @@ mod tests {
             }
         }
         assert!(count >= 540);
+    }
+
+    /// The cooperative-matrix kernels (f16 storage, head dims that are multiples of 16, every
+    /// tile the chooser can pick) validate with naga and translate to SPIR-V. This variant
+    /// runs on Vulkan only: naga's MSL backend supports 8x8 simdgroup matrices, not 16x16, and
+    /// its HLSL backend no cooperative matrices at all.
+    #[test]
+    fn coop_shaders_validate_and_translate_to_spirv() {
+        let mut count = 0;
+        for &(d, dv) in &[
+            (16, 16),
+            (32, 32),
+            (64, 64),
+            (80, 80),
+            (128, 128),
+            (256, 256),
+            (64, 128),
+        ] {
+            for mem in [49152u32, 40000, 32768, 16384] {
+                let Some(tiles) = TileConfig::choose_coop(d, dv, mem, 32) else {
+                    continue;
+                };
+                assert!(tiles.workgroup_bytes() <= mem);
+                for kind in KindId::ALL {
+                    let src = source(kind, Entry::Forward, Storage::F16, &tiles);
+                    let label = format!("coop {kind:?} D={d} Dv={dv} mem={mem} {tiles:?}");
+                    let words = spirv_of(&src, &label);
+                    if let Ok(dir) = std::env::var("WEBATTN_DUMP_SPIRV") {
+                        let name = format!("{dir}/{}_{d}_{dv}_{mem}.spv", kind.name());
+                        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                        std::fs::write(name, bytes).expect("dump");
+                    }
+                    count += 1;
+                }
+            }
+        }
+        assert!(count >= 60, "{count}");
+        assert!(TileConfig::choose_coop(80, 72, 49152, 32).is_none());
+        assert!(TileConfig::choose_coop(64, 64, 8192, 32).is_none());
+        assert!(TileConfig::choose_coop(64, 64, 49152, 0).is_none());
+        // Other subgroup widths (AMD 64, Intel 8..32, mobile up to 128) size o_mat differently.
+        for sg in [8, 16, 64, 128] {
+            let t = TileConfig::choose_coop(64, 64, 49152, sg).expect("tiles");
+            spirv_of(
+                &source(KindId::Softmax, Entry::Forward, Storage::F16, &t),
+                "sg",
+            );
+        }
+    }
+
+    fn spirv_of(src: &str, label: &str) -> Vec<u32> {
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
+        let caps = naga::valid::Capabilities::SHADER_FLOAT16
+            | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+            | naga::valid::Capabilities::SUBGROUP
+            | naga::valid::Capabilities::COOPERATIVE_MATRIX;
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
+        let opts = naga::back::spv::Options {
+            lang_version: (1, 3),
+            ..Default::default()
+        };
+        naga::back::spv::write_vec(&module, &info, &opts, None)
+            .unwrap_or_else(|e| panic!("{label}: SPIR-V: {e}"))
     }
 
     pub(crate) fn translate_all(src: &str, label: &str) {

@@ -1,31 +1,32 @@
 // webattn common: the register-tiled flash-attention machinery shared by the three forward
-// kernels (core WebGPU only: no f16 arithmetic, no subgroups, no extensions).
+// kernels and by both variants of phases A and C (common/tile_portable.wgsl: core WebGPU;
+// common/tile_coop.wgsl: cooperative matrices).
 //
 // Tile shape: a workgroup of WG = 256 invocations, a 16 x 16 grid (ty, tx), owns BQ query rows
 // of one unit (batch, query head) and walks key tiles of BK keys.
-//   Phase A (score_tile): S = scale * Q K^T for the BQ x BK tile. Invocation (ty, tx) owns the
-//     RA x RB elements rows ty + 16a, keys tx + 16b, in registers (s_acc). Q and K pass through
-//     `stage` in chunks of DC columns (rows padded to KS vec4s against bank conflicts).
-//   Phase B (in each kind's kernel): turns s_acc into weights P in workgroup memory (p_tile,
-//     BQ x BK); per-row statistics live in stat_a..stat_c and are updated by "row passes" in
-//     which invocation lid < BQ handles row lid alone, reducing the 16 per-lane partials that
-//     the invocations of the row left in `red` (never a serial walk over BK keys).
-//   Phase C (accumulate_pv): O += P V. Invocation (ty, tx) owns rows ty + 16a and the vec4
-//     columns tx + 16c of O (RA x VC vec4s in registers, f32); V passes through `stage` in
-//     chunks of VK keys.
+//   Phase A (score_tile, per variant): S = scale * Q K^T for the BQ x BK tile. Invocation
+//     (ty, tx) owns the RA x RB elements rows ty + 16a, keys tx + 16b, in registers (s_acc).
+//   Phase B (in each kind's kernel): turns s_acc into weights P (put_w); f32 scratch per element
+//     goes through put_p/get_p (p_tile). Per-row statistics live in stat_a..stat_c and are
+//     updated by "row passes" in which invocation lid < BQ handles row lid alone, reducing the
+//     16 per-lane partials that the invocations of the row left in `red` (never a serial walk
+//     over BK keys).
+//   Phase C (accumulate_pv, per variant): O += P V. Invocation (ty, tx) owns rows ty + 16a and
+//     the vec4 columns tx + 16c of O (RA x VC vec4s in registers, f32).
 //
 // Invariants: no T x T matrix exists anywhere; every barrier sits in workgroup-uniform control
 // flow (loop bounds come from workgroup_id and uniforms only; row passes hold no barrier);
-// rows at or past Tq and keys at or past Tk are zero-filled in `stage` and get weight exactly 0,
-// and dead rows never write; `stage` is reused between phases only across a barrier.
+// rows at or past Tq and keys at or past Tk are staged as zeros and get weight exactly 0, and
+// dead rows never write; staging memory is reused between phases only across a barrier.
 
-var<workgroup> stage: array<vec4<f32>, STAGE4>;
-var<workgroup> p_tile: array<vec4<f32>, BQ * BK / 4u>;
 var<workgroup> stat_a: array<f32, BQ>;
 var<workgroup> stat_b: array<f32, BQ>;
 var<workgroup> stat_c: array<f32, BQ>;
 // Per-row partials of phase B: red[r * 16 + tx] (one per key lane), or segment sums.
 var<workgroup> red: array<f32, BQ * 16u>;
+
+// Softmax: the last key tile + 1 in which some row's running max moved (rescale_o reads it).
+var<workgroup> rescale_tile: atomic<u32>;
 
 var<private> s_acc: array<f32, RA * RB>;
 var<private> o_acc: array<vec4<f32>, RA * VC>;
@@ -38,9 +39,11 @@ struct Tile {
     tx: u32,       // key / output-column lane, 0..16
     ty: u32,       // row lane, 0..16
     lid: u32,      // local invocation index (row passes: the row it handles)
+    sg: u32,       // subgroup index (cooperative-matrix variant; 0 otherwise)
+    nsg: u32,      // number of subgroups in the workgroup (1 where unused)
 }
 
-fn make_tile(wg: vec3<u32>, lid: u32) -> Tile {
+fn make_tile(wg: vec3<u32>, lid: u32, sg: u32, nsg: u32) -> Tile {
     var t: Tile;
     t.unit = params.unit0 + wg.y;
     t.kv_unit = t.unit / params.group;
@@ -48,6 +51,8 @@ fn make_tile(wg: vec3<u32>, lid: u32) -> Tile {
     t.tx = lid % 16u;
     t.ty = lid / 16u;
     t.lid = lid;
+    t.sg = sg;
+    t.nsg = nsg;
     for (var e = 0u; e < RA * VC; e++) {
         o_acc[e] = vec4<f32>(0.0);
     }
@@ -114,62 +119,6 @@ fn key_tile_range(wg: vec3<u32>) -> vec2<u32> {
     return vec2<u32>(u32(lo) / BK, (u32(hi) + BK - 1u) / BK);
 }
 
-// Phase A: s_acc = scale * Q K^T over key tile kb. Workgroup-uniform control flow only.
-fn score_tile(t: Tile, kb: u32) {
-    let d4 = HEAD_D / 4u;
-    for (var e = 0u; e < RA * RB; e++) {
-        s_acc[e] = 0.0;
-    }
-    for (var c = 0u; c < NDC; c++) {
-        workgroupBarrier(); // everyone is done with `stage`
-        for (var e = t.lid; e < BQ * DC4; e += WG) {
-            let r = e / DC4;
-            let dd = c * DC4 + e % DC4;
-            let i = t.row0 + r;
-            var x = vec4<f32>(0.0);
-            if (i < params.tq && dd < d4) {
-                x = load_q4((t.unit * params.tq + i) * d4 + dd);
-            }
-            stage[r * KS + e % DC4] = x;
-        }
-        for (var e = t.lid; e < BK * DC4; e += WG) {
-            let r = e / DC4;
-            let dd = c * DC4 + e % DC4;
-            let j = kb * BK + r;
-            var x = vec4<f32>(0.0);
-            if (j < params.tk && dd < d4) {
-                x = load_k4((t.kv_unit * params.tk + j) * d4 + dd);
-            }
-            stage[(BQ + r) * KS + e % DC4] = x;
-        }
-        workgroupBarrier();
-        for (var k4 = 0u; k4 < DC4; k4++) {
-            var kv: array<vec4<f32>, RB>;
-            for (var b = 0u; b < RB; b++) {
-                kv[b] = stage[(BQ + lkey(t, b)) * KS + k4];
-            }
-            for (var a = 0u; a < RA; a++) {
-                let qv = stage[lrow(t, a) * KS + k4];
-                for (var b = 0u; b < RB; b++) {
-                    s_acc[a * RB + b] += dot(qv, kv[b]);
-                }
-            }
-        }
-    }
-    for (var e = 0u; e < RA * RB; e++) {
-        s_acc[e] *= params.scale;
-    }
-}
-
-// p_tile holds P row-major as vec4s of 4 consecutive keys (phase C reads 4 keys at once).
-fn put_p_at(idx: u32, x: f32) {
-    p_tile[idx / 4u][idx % 4u] = x;
-}
-
-fn get_p_at(idx: u32) -> f32 {
-    return p_tile[idx / 4u][idx % 4u];
-}
-
 // Writes weight x of element (a, b) into p_tile.
 fn put_p(t: Tile, a: u32, b: u32, x: f32) {
     put_p_at(lrow(t, a) * BK + lkey(t, b), x);
@@ -203,40 +152,6 @@ fn scale_o_rows_by_stat_c(t: Tile) {
         let f = stat_c[lrow(t, a)];
         for (var c = 0u; c < VC; c++) {
             o_acc[a * VC + c] *= f;
-        }
-    }
-}
-
-// Phase C: o_acc += P V over key tile kb. The caller put a barrier after writing p_tile.
-fn accumulate_pv(t: Tile, kb: u32) {
-    let dv4 = HEAD_DV / 4u;
-    for (var vc = 0u; vc < BK / VK; vc++) {
-        workgroupBarrier(); // `stage` is free
-        for (var e = t.lid; e < VK * dv4; e += WG) {
-            let j = kb * BK + vc * VK + e / dv4;
-            var x = vec4<f32>(0.0);
-            if (j < params.tk) {
-                x = load_v4((t.kv_unit * params.tk + j) * dv4 + e % dv4);
-            }
-            stage[e] = x;
-        }
-        workgroupBarrier();
-        for (var j4 = 0u; j4 < VK / 4u; j4++) {
-            var p: array<vec4<f32>, RA>;
-            for (var a = 0u; a < RA; a++) {
-                p[a] = p_tile[(lrow(t, a) * BK + vc * VK) / 4u + j4];
-            }
-            for (var kk = 0u; kk < 4u; kk++) {
-                for (var c = 0u; c < VC; c++) {
-                    let col = t.tx + 16u * c;
-                    if (col < dv4) {
-                        let vv = stage[(4u * j4 + kk) * dv4 + col];
-                        for (var a = 0u; a < RA; a++) {
-                            o_acc[a * VC + c] += p[a][kk] * vv;
-                        }
-                    }
-                }
-            }
         }
     }
 }

@@ -2,14 +2,17 @@
 // row-normalised: o_i / (sum_j sigmoid(z_ij + b) + 1e-8).
 //
 // Tile shape and ownership: common/tile.wgsl (BQ rows x BK keys per step, 16 x 16
-// invocations, RA x RB logits and RA x VC output vec4s per invocation).
+// invocations, RA x RB logits and RA x VC output vec4s per invocation); phases A and C come
+// from the variant's common/tile_portable.wgsl or common/tile_coop.wgsl.
 // Per-row state: stat_b = sum of weights (row pass, normalised variant only).
 // Invariants: sigmoid is not shift-invariant, so there is no running max and no rescaling:
 // each tile adds straight into o; masked keys weigh exactly 0.
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let t = make_tile(wg, lid);
+fn main(ids: Ids) {
+    let t = tile_of(ids);
+    let wg = ids.wg;
+    let lid = ids.lid;
     if (lid < BQ) {
         stat_b[lid] = 0.0;
     }
@@ -21,7 +24,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var sum = 0.0;
             for (var b = 0u; b < RB; b++) {
                 let w = select(0.0, sigmoid(s_acc[a * RB + b] + params.bias), elem_ok(t, a, kb, b, full));
-                put_p(t, a, b, w);
+                put_w(t, a, b, w);
                 sum += w;
             }
             red[lrow(t, a) * 16u + t.tx] = sum;
@@ -33,6 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         accumulate_pv(t, kb);
     }
     workgroupBarrier();
+    finish_o(t);
     for (var a = 0u; a < RA; a++) {
         var factor = 1.0;
         if (has_flag(FLAG_NORMALIZE)) {

@@ -2,16 +2,23 @@
 // FlashAttention-2 style: one pass over the key tiles with a running max m and sum l per row.
 //
 // Tile shape and ownership: common/tile.wgsl (BQ rows x BK keys per step, 16 x 16
-// invocations, RA x RB logits and RA x VC output vec4s per invocation).
+// invocations, RA x RB logits and RA x VC output vec4s per invocation); phases A and C come
+// from the variant's common/tile_portable.wgsl or common/tile_coop.wgsl.
 // Per-row state: stat_a = m (running max), stat_b = l (running sum), stat_c = alpha
-// (rescale of this step), updated in row passes.
+// (rescale of this step), updated in row passes. The max is lazy: it moves only when a tile's
+// logit exceeds it by more than RESCALE_SLACK (then alpha < 1 and rescale_tile marks the
+// tile); otherwise alpha = 1 exactly and weights exp(z - m) stay <= e^8, safe in f16.
 // Invariants: m starts at NEG_BIG (or at the sink logit s_h with l = 1, so the sink enters the
 // denominator only); masked elements weigh exactly 0 whatever m is; a row with no allowed key
 // and no sink ends with l = 0 and writes o = 0, lse = -inf (bits), never NaN.
 
+const RESCALE_SLACK: f32 = 8.0;
+
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let t = make_tile(wg, lid);
+fn main(ids: Ids) {
+    let t = tile_of(ids);
+    let wg = ids.wg;
+    let lid = ids.lid;
     if (lid < BQ) {
         stat_a[lid] = NEG_BIG;
         stat_b[lid] = 0.0;
@@ -36,20 +43,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
         if (lid < BQ) {
+            // Lazy rescale: the running max moves only when a logit exceeds it by more than
+            // RESCALE_SLACK, so weights stay <= e^8 (f16-safe) and most tiles rescale nothing.
             let m_old = stat_a[lid];
             let m_new = red_max(lid, m_old);
-            stat_c[lid] = exp(m_old - m_new);
-            stat_a[lid] = m_new;
+            var alpha = 1.0;
+            if (m_new > m_old + RESCALE_SLACK) {
+                alpha = exp(m_old - m_new);
+                stat_a[lid] = m_new;
+                atomicMax(&rescale_tile, kb + 1u);
+            }
+            stat_c[lid] = alpha;
         }
         workgroupBarrier();
-        scale_o_rows_by_stat_c(t);
+        rescale_o(t, kb);
         for (var a = 0u; a < RA; a++) {
             let m = stat_a[lrow(t, a)];
             var sum = 0.0;
             for (var b = 0u; b < RB; b++) {
                 let z = s_acc[a * RB + b];
                 let p = select(0.0, exp(z - m), z > NEG_BIG);
-                put_p(t, a, b, p);
+                put_w(t, a, b, p);
                 sum += p;
             }
             red[lrow(t, a) * 16u + t.tx] = sum;
@@ -61,6 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         accumulate_pv(t, kb);
     }
     workgroupBarrier();
+    finish_o(t);
     for (var a = 0u; a < RA; a++) {
         let l = stat_b[lrow(t, a)];
         write_o(t, a, select(0.0, 1.0 / l, l > 0.0), 0.0, -1);

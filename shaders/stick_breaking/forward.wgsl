@@ -2,7 +2,8 @@
 // (SPEC.md section 3), with A_ij = beta_ij prod_{l in V(i), l > j} (1 - beta_il), beta = sigmoid(z).
 //
 // Tile shape and ownership: common/tile.wgsl (BQ rows x BK keys per step, 16 x 16
-// invocations, RA x RB logits and RA x VC output vec4s per invocation). The workgroup walks
+// invocations, RA x RB logits and RA x VC output vec4s per invocation); phases A and C come
+// from the variant's common/tile_portable.wgsl or common/tile_coop.wgsl. The workgroup walks
 // key tiles from the diagonal down to key 0 (right to left).
 // Per-row state: stat_a = acc = -sum softplus(z_il) over the keys already visited (the log of
 // the stick left, <= 0), stat_b = its Kahan compensation.
@@ -14,8 +15,10 @@
 // weight nor break the stick; a row with no key writes o = 0 (plus policy) and rem = 1.
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let t = make_tile(wg, lid);
+fn main(ids: Ids) {
+    let t = tile_of(ids);
+    let wg = ids.wg;
+    let lid = ids.lid;
     if (lid < BQ) {
         stat_a[lid] = 0.0;
         stat_b[lid] = 0.0;
@@ -58,7 +61,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             for (var c = RB; c > 0u; c--) {
                 let b = c - 1u;
                 let la = s_acc[a * RB + b] + (acc + (later + get_p(t, a, b)));
-                put_p(t, a, b, select(0.0, exp(la), elem_ok(t, a, kb, b, full)));
+                put_w(t, a, b, select(0.0, exp(la), elem_ok(t, a, kb, b, full)));
                 later += red[r * RB + b];
             }
         }
@@ -75,6 +78,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         accumulate_pv(t, kb);
     }
     workgroupBarrier();
+    finish_o(t);
     for (var a = 0u; a < RA; a++) {
         let i = t.row0 + lrow(t, a);
         let rem = exp(stat_a[lrow(t, a)]);

@@ -18,6 +18,8 @@ pub struct Row {
     pub min_ms: f64,
     /// Causal FLOPs (4 B H T T D / 2) over the median time, TFLOP/s.
     pub tflops: f64,
+    /// The forward kernel's variant and tiles for this row.
+    pub tiles: webattn::TileConfig,
 }
 
 fn random_tensor(
@@ -134,15 +136,20 @@ pub fn run(
                     median_ms,
                     min_ms: ms[0],
                     tflops: flops / (median_ms * 1e-3) / 1e12,
+                    tiles: ctx
+                        .forward_tiles(dtype, shape.head_dim, shape.v_dim)
+                        .map_err(|e| e.to_string())?,
                 };
                 eprintln!(
-                    "{} {} {}x{}x{}x{}: {:.3} ms, {:.2} TFLOP/s",
+                    "{} {} {}x{}x{}x{} ({:?} BQ={}): {:.3} ms, {:.2} TFLOP/s",
                     row.kind,
                     row.dtype,
                     shape.batch,
                     shape.q_heads,
                     shape.q_len,
                     shape.head_dim,
+                    row.tiles.variant,
+                    row.tiles.bq,
                     row.median_ms,
                     row.tflops
                 );
@@ -157,18 +164,19 @@ pub fn run(
 pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
     let i = ctx.info();
     let mut s = format!(
-        "device: {} ({}), variant {:?}, f16 read as {:?}\n\n| kind | dtype | B | H | T | D | median ms | min ms | TFLOP/s |\n|---|---|---|---|---|---|---|---|---|\n",
+        "device: {} ({}), variant {:?}, f16 read as {:?}\n\n| kind | dtype | B | H | T | D | variant | median ms | min ms | TFLOP/s |\n|---|---|---|---|---|---|---|---|---|---|\n",
         i.name, i.backend, i.variant, i.f16_storage
     );
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.2} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:?} | {:.3} | {:.3} | {:.2} |\n",
             r.kind,
             r.dtype,
             r.shape.batch,
             r.shape.q_heads,
             r.shape.q_len,
             r.shape.head_dim,
+            r.tiles.variant,
             r.median_ms,
             r.min_ms,
             r.tflops
@@ -184,9 +192,9 @@ pub fn json(ctx: &Context, rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "  {{\"kind\": \"{}\", \"dtype\": \"{}\", \"shape\": \"{}x{}x{}x{}\", \"median_ms\": {:.5}, \"min_ms\": {:.5}, \"tflops\": {:.3}, \"device\": \"{}\", \"variant\": \"{:?}\"}}",
+                "  {{\"kind\": \"{}\", \"dtype\": \"{}\", \"shape\": \"{}x{}x{}x{}\", \"median_ms\": {:.5}, \"min_ms\": {:.5}, \"tflops\": {:.3}, \"device\": \"{}\", \"variant\": \"{:?}\", \"bq\": {}, \"bk\": {}}}",
                 r.kind, r.dtype, r.shape.batch, r.shape.q_heads, r.shape.q_len, r.shape.head_dim, r.median_ms, r.min_ms, r.tflops,
-                i.name.replace(['"', '\\'], "'"), i.variant
+                i.name.replace(['"', '\\'], "'"), r.tiles.variant, r.tiles.bq, r.tiles.bk
             )
         })
         .collect();
