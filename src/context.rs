@@ -171,7 +171,7 @@ impl std::fmt::Display for DeviceInfo {
             "kernel variant:     {:?} (softmax, sigmoid, stick-breaking){}",
             self.variant,
             if self.variant == Variant::CoopMatrix {
-                "; f16 tensors with D, Dv multiples of 16 only, Portable otherwise"
+                "; f16 tensors with D, Dv multiples of 16 only, Subgroup otherwise"
             } else {
                 ""
             }
@@ -378,33 +378,40 @@ impl Context {
         } else {
             Storage::F16Packed
         };
+        // The subgroup lanes snippet needs full subgroups of at least 16 invocations that
+        // divide the workgroup (every row's 16 lanes in one subgroup).
+        let (sg_min, sg_max) = (ai.subgroup_min_size, ai.subgroup_max_size);
+        let subgroup_ok = df.contains(wgpu::Features::SUBGROUP)
+            && sg_min >= 16
+            && sg_max.is_power_of_two()
+            && sg_max <= TileConfig::WG;
         let coop_ok = coop16
+            && subgroup_ok
             && f16_storage == Storage::F16
-            && df.contains(
-                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SUBGROUP,
-            );
-        let variant =
-            match options.variant {
-                None if coop_ok => Variant::CoopMatrix,
-                None | Some(Variant::Portable) => Variant::Portable,
-                Some(Variant::CoopMatrix) if coop_ok => Variant::CoopMatrix,
-                Some(Variant::CoopMatrix) => return Err(Error::MissingFeature(
+            && df.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        let variant = match options.variant {
+            None if coop_ok => Variant::CoopMatrix,
+            None if subgroup_ok => Variant::Subgroup,
+            None | Some(Variant::Portable) => Variant::Portable,
+            Some(Variant::CoopMatrix) if coop_ok => Variant::CoopMatrix,
+            Some(Variant::Subgroup) if subgroup_ok => Variant::Subgroup,
+            Some(Variant::CoopMatrix) => {
+                return Err(Error::MissingFeature(format!(
                     "the cooperative-matrix variant needs EXPERIMENTAL_COOPERATIVE_MATRIX with \
-                     16x16x16 f16->f32 shapes, SUBGROUP and SHADER_F16 (f16 read as vec4<f16>), \
-                     which this device lacks"
-                        .into(),
-                )),
-                Some(Variant::Subgroup) if !df.contains(wgpu::Features::SUBGROUP) => {
-                    return Err(Error::MissingFeature(
-                        "the subgroup variant needs SUBGROUP, which this device lacks".into(),
-                    ))
-                }
-                Some(v) => {
-                    return Err(Error::MissingFeature(format!(
-                        "the {v:?} variant is not built into this version of webattn"
-                    )))
-                }
-            };
+                     16x16x16 f16->f32 shapes, SHADER_F16 (f16 read as vec4<f16>) and SUBGROUP \
+                     with subgroups of 16 to 256 invocations; this device has cooperative \
+                     matrices: {}, subgroups {sg_min}..{sg_max}",
+                    if coop16 { "yes" } else { "no" }
+                )))
+            }
+            Some(Variant::Subgroup) => {
+                return Err(Error::MissingFeature(format!(
+                    "the subgroup variant needs SUBGROUP with subgroups of 16 to 256 invocations; \
+                     this device has subgroups: {}, sizes {sg_min}..{sg_max}",
+                    df.contains(wgpu::Features::SUBGROUP)
+                )))
+            }
+        };
         let info = DeviceInfo {
             name: ai.name.clone(),
             backend: format!("{:?}", ai.backend),
@@ -556,16 +563,23 @@ impl Context {
     /// The context's [`DeviceInfo::variant`] is used where it applies. The cooperative-matrix
     /// variant applies to f16 tensors whose head dims are multiples of 16 (up to 256) and whose
     /// tiles fit the workgroup memory; f32 tensors keep f32 arithmetic (its 1e-5 tolerance
-    /// rules out f16 tensor-core inputs) and take the portable variant, as do other head dims.
+    /// rules out f16 tensor-core inputs) and take the subgroup variant there, as do other head
+    /// dims. The subgroup variant applies everywhere the device allows it.
     pub fn forward_tiles(&self, dtype: DType, d: usize, dv: usize) -> Result<TileConfig> {
-        if self.info.variant == Variant::CoopMatrix && self.storage(dtype) == Storage::F16 {
+        let v = self.info.variant;
+        if v == Variant::CoopMatrix && self.storage(dtype) == Storage::F16 {
             let sg_max = self.info.subgroup_sizes.1;
             if let Some(t) = TileConfig::choose_coop(d, dv, self.info.max_workgroup_storage, sg_max)
             {
                 return Ok(t);
             }
         }
-        self.tile_config(d, dv)
+        let t = self.tile_config(d, dv)?;
+        Ok(match v {
+            // A device that runs the cooperative-matrix variant runs the subgroup one too.
+            Variant::CoopMatrix | Variant::Subgroup => t.with_variant(Variant::Subgroup),
+            Variant::Portable => t,
+        })
     }
 
     /// Fails with [`Error::DeviceLost`] once the device is lost, or [`Error::Gpu`] with the

@@ -98,8 +98,9 @@ impl TileConfig {
     /// Invocations per workgroup (a 16 x 16 grid).
     pub const WG: u32 = 256;
 
-    /// Picks the largest tiles whose workgroup memory fits `wg_mem` bytes, from
-    /// 64 x 64 (DC 32) down to 16 x 16 (DC 4); then the largest V chunk that fits.
+    /// Picks the largest portable tiles whose workgroup memory fits `wg_mem` bytes, from
+    /// 64 x 64 (DC 32) down to 16 x 16 (DC 4); then the largest V chunk that fits. The
+    /// subgroup variant uses the same tiles ([`TileConfig::with_variant`]).
     pub fn choose(d: usize, dv: usize, wg_mem: u32) -> Result<Self> {
         let ok = |x: usize| x.is_multiple_of(4) && (4..=256).contains(&x);
         if !ok(d) || !ok(dv) {
@@ -151,6 +152,12 @@ impl TileConfig {
             .workgroup_bytes() as u64,
             limit: wg_mem as u64,
         })
+    }
+
+    /// The same tiles for another variant of phases A and C that shares the portable layout
+    /// (portable or subgroup).
+    pub fn with_variant(self, variant: Variant) -> Self {
+        TileConfig { variant, ..self }
     }
 
     /// Tiles of the cooperative-matrix variant (`BK` = 64 keys; BQ = 64, 32 or 16 rows, with
@@ -249,6 +256,7 @@ impl TileConfig {
                 ("PT", pt),
                 ("DVB", self.dv / 16),
                 ("OB", ob),
+                ("VPRE", (self.bk * self.dv / 4).div_ceil(Self::WG)),
             ];
             for (name, v) in coop {
                 s += &format!("const {name}: u32 = {v}u;\n");
@@ -279,6 +287,8 @@ const OUT_F16_PACKED: &str = include_str!("../shaders/common/out_f16_packed.wgsl
 const AUX: &str = include_str!("../shaders/common/aux.wgsl");
 const TILE: &str = include_str!("../shaders/common/tile.wgsl");
 const TILE_PORTABLE: &str = include_str!("../shaders/common/tile_portable.wgsl");
+const LANES_PLAIN: &str = include_str!("../shaders/common/lanes_plain.wgsl");
+const LANES_SUBGROUP: &str = include_str!("../shaders/common/lanes_subgroup.wgsl");
 const TILE_COOP: &str = include_str!("../shaders/common/tile_coop.wgsl");
 const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");
 
@@ -312,10 +322,13 @@ pub fn source(kind: KindId, entry: Entry, storage: Storage, tiles: &TileConfig) 
             s.push_str(store);
             s.push_str(AUX);
             s.push_str(TILE);
-            s.push_str(match tiles.variant {
-                Variant::CoopMatrix => TILE_COOP,
-                _ => TILE_PORTABLE,
-            });
+            let (lanes, phases) = match tiles.variant {
+                Variant::Portable => (LANES_PLAIN, TILE_PORTABLE),
+                Variant::Subgroup => (LANES_SUBGROUP, TILE_PORTABLE),
+                Variant::CoopMatrix => (LANES_SUBGROUP, TILE_COOP),
+            };
+            s.push_str(lanes);
+            s.push_str(phases);
         }
         Entry::Weights => s.push_str(WEIGHTS),
     }
@@ -327,8 +340,9 @@ pub fn source(kind: KindId, entry: Entry, storage: Storage, tiles: &TileConfig) 
 mod tests {
     use super::*;
 
-    /// Every kernel, for every supported head-dim class and tile budget, parses and validates
-    /// with naga and translates to SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12). Needs no GPU.
+    /// Every portable and subgroup kernel, for every supported head-dim class and tile budget,
+    /// parses and validates with naga and translates to SPIR-V (Vulkan), MSL (Metal) and HLSL
+    /// (DX12). Needs no GPU.
     #[test]
     fn every_shader_validates_and_translates() {
         let dims = [
@@ -352,17 +366,24 @@ mod tests {
                 for kind in KindId::ALL {
                     for entry in [Entry::Forward, Entry::Weights] {
                         for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
-                            let src = source(kind, entry, storage, &tiles);
-                            let label =
-                                format!("{kind:?}/{entry:?}/{storage:?} D={d} Dv={dv} mem={mem}");
-                            translate_all(&src, &label);
-                            count += 1;
+                            for variant in [Variant::Portable, Variant::Subgroup] {
+                                if entry == Entry::Weights && variant != Variant::Portable {
+                                    continue;
+                                }
+                                let t = tiles.with_variant(variant);
+                                let src = source(kind, entry, storage, &t);
+                                let label = format!(
+                                    "{kind:?}/{entry:?}/{storage:?}/{variant:?} D={d} Dv={dv} mem={mem}"
+                                );
+                                translate_all(&src, &label);
+                                count += 1;
+                            }
                         }
                     }
                 }
             }
         }
-        assert!(count >= 540);
+        assert!(count >= 810, "{count}");
     }
 
     /// The cooperative-matrix kernels (f16 storage, head dims that are multiples of 16, every
@@ -439,8 +460,11 @@ mod tests {
         let info = naga::valid::Validator::new(
             naga::valid::ValidationFlags::all(),
             naga::valid::Capabilities::SHADER_FLOAT16
-                | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32,
+                | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+                | naga::valid::Capabilities::SUBGROUP,
         )
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
         naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)

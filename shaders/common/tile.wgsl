@@ -1,6 +1,8 @@
 // webattn common: the register-tiled flash-attention machinery shared by the three forward
-// kernels and by both variants of phases A and C (common/tile_portable.wgsl: core WebGPU;
-// common/tile_coop.wgsl: cooperative matrices).
+// kernels and every variant. A kernel is assembled from this file, one lanes snippet
+// (common/lanes_plain.wgsl: core WebGPU; common/lanes_subgroup.wgsl: subgroup operations),
+// which maps invocations to (ty, tx) and reduces rows, and one phases snippet for phases A
+// and C (common/tile_portable.wgsl: f32 FMAs; common/tile_coop.wgsl: cooperative matrices).
 //
 // Tile shape: a workgroup of WG = 256 invocations, a 16 x 16 grid (ty, tx), owns BQ query rows
 // of one unit (batch, query head) and walks key tiles of BK keys.
@@ -22,7 +24,8 @@
 var<workgroup> stat_a: array<f32, BQ>;
 var<workgroup> stat_b: array<f32, BQ>;
 var<workgroup> stat_c: array<f32, BQ>;
-// Per-row partials of phase B: red[r * 16 + tx] (one per key lane), or segment sums.
+// Per-row partials of phase B: red[r * 16 + tx] (one per key lane; put_red_* and red_* of the
+// lanes snippet), or stick-breaking's segment sums.
 var<workgroup> red: array<f32, BQ * 16u>;
 
 // Softmax: the last key tile + 1 in which some row's running max moved (rescale_o reads it).
@@ -53,9 +56,6 @@ fn make_tile(wg: vec3<u32>, lid: u32, sg: u32, nsg: u32) -> Tile {
     t.lid = lid;
     t.sg = sg;
     t.nsg = nsg;
-    for (var e = 0u; e < RA * VC; e++) {
-        o_acc[e] = vec4<f32>(0.0);
-    }
     return t;
 }
 
@@ -126,24 +126,6 @@ fn put_p(t: Tile, a: u32, b: u32, x: f32) {
 
 fn get_p(t: Tile, a: u32, b: u32) -> f32 {
     return get_p_at(lrow(t, a) * BK + lkey(t, b));
-}
-
-// Row pass helper: sum of the 16 per-lane partials of row r.
-fn red_sum(r: u32) -> f32 {
-    var s = 0.0;
-    for (var t = 0u; t < 16u; t++) {
-        s += red[r * 16u + t];
-    }
-    return s;
-}
-
-// Row pass helper: max of the 16 per-lane partials of row r and `init`.
-fn red_max(r: u32, init: f32) -> f32 {
-    var m = init;
-    for (var t = 0u; t < 16u; t++) {
-        m = max(m, red[r * 16u + t]);
-    }
-    return m;
 }
 
 // Multiplies this invocation's output rows by per-row factors stat[lrow].

@@ -12,7 +12,8 @@
 //     Each invocation then reads its RA x RB logits (the portable ownership) into s_acc.
 //   Phase B: final weights go to p16 (f16, the A operand of P V) through put_w; f32 scratch
 //     (stick-breaking's scan) stays in p_tile through put_p_at / get_p_at.
-//   Phase C (accumulate_pv): V (BK x Dv, f16) is staged in `kvs`; subgroup g owns output
+//   Phase C (accumulate_pv): V (BK x Dv, f16), loaded into registers (v_pre) at the start of
+//     phase A so its latency hides behind phases A and B, is staged in `kvs`; subgroup g owns output
 //     blocks g, g + nsg, ... (o_mat, f32 accumulators in registers for the whole kernel) and
 //     adds BK / 16 multiply-adds into each. Softmax's per-row rescale (rescale_o) moves the
 //     blocks through p_tile only in tiles where some row's lazy max moved; finish_o moves them
@@ -22,13 +23,6 @@
 // p_tile and p16 is separated by a workgroupBarrier in workgroup-uniform control flow; rows
 // past Tq and keys past Tk are staged as zeros; row strides (QS, KVS, PS halves; PT floats)
 // are multiples of 16 bytes; HEAD_D and HEAD_DV are multiples of 16 (the host checks).
-
-struct Ids {
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(subgroup_id) sg: u32,
-    @builtin(num_subgroups) nsg: u32,
-}
 
 var<workgroup> qs: array<f16, BQ * QS>;
 var<workgroup> kvs: array<f16, BK * KVS>;
@@ -55,10 +49,9 @@ fn put4h(which: u32, o: u32, x: vec4<f16>) {
     }
 }
 
-// The invocation's tile; stages the workgroup's Q rows into qs (the first score_tile's
+// Zeroes the output blocks and stages the workgroup's Q rows into qs (the first score_tile's
 // barrier publishes them).
-fn tile_of(ids: Ids) -> Tile {
-    let t = make_tile(ids.wg, ids.lid, ids.sg, ids.nsg);
+fn init_phases(t: Tile) {
     for (var i = 0u; i < OB; i++) {
         o_mat[i] = coop_mat16x16<f32, C>();
     }
@@ -72,33 +65,48 @@ fn tile_of(ids: Ids) -> Tile {
         }
         put4h(0u, r * QS + 4u * (e % d4), x);
     }
-    return t;
 }
 
-// Stages rows [kb * BK, kb * BK + BK) of K (`is_v` false) or V (true) into kvs.
-fn stage_kv(t: Tile, kb: u32, is_v: bool) {
+// V rows of the current key tile, loaded from storage at the start of phase A so that their
+// latency hides behind phases A and B; phase C stores them into kvs.
+var<private> v_pre: array<vec4<f16>, VPRE>;
+
+// Loads element e (row e / w4, vec4 column e % w4) of K (`is_v` false) or V rows
+// [kb * BK, kb * BK + BK); zeros past Tk.
+fn kv_elem(t: Tile, kb: u32, e: u32, is_v: bool) -> vec4<f16> {
     let w4 = select(HEAD_D, HEAD_DV, is_v) / 4u;
-    for (var e = t.lid; e < BK * w4; e += WG) {
-        let r = e / w4;
-        let j = kb * BK + r;
-        var x = vec4<f16>(0.0);
-        if (j < params.tk) {
-            let idx = (t.kv_unit * params.tk + j) * w4 + e % w4;
-            if (is_v) {
-                x = load_v4h(idx);
-            } else {
-                x = load_k4h(idx);
-            }
+    let j = kb * BK + e / w4;
+    var x = vec4<f16>(0.0);
+    if (j < params.tk) {
+        let idx = (t.kv_unit * params.tk + j) * w4 + e % w4;
+        if (is_v) {
+            x = load_v4h(idx);
+        } else {
+            x = load_k4h(idx);
         }
-        put4h(1u, r * KVS + 4u * (e % w4), x);
+    }
+    return x;
+}
+
+// Stages the K rows of key tile kb into kvs.
+fn stage_k(t: Tile, kb: u32) {
+    let w4 = HEAD_D / 4u;
+    for (var e = t.lid; e < BK * w4; e += WG) {
+        put4h(1u, (e / w4) * KVS + 4u * (e % w4), kv_elem(t, kb, e, false));
     }
 }
 
 // Phase A: s_acc = scale * Q K^T over key tile kb. Workgroup-uniform control flow outside the
 // subgroup block loop.
 fn score_tile(t: Tile, kb: u32) {
+    for (var n = 0u; n < VPRE; n++) {
+        let e = t.lid + n * WG;
+        if (e < BK * (HEAD_DV / 4u)) {
+            v_pre[n] = kv_elem(t, kb, e, true);
+        }
+    }
     workgroupBarrier(); // everyone is done with kvs and p_tile
-    stage_kv(t, kb, false);
+    stage_k(t, kb);
     workgroupBarrier();
     for (var blk = t.sg; blk < RA * RB; blk += t.nsg) {
         let rb = blk / RB;
@@ -136,7 +144,13 @@ fn put_w(t: Tile, a: u32, b: u32, x: f32) {
 // Phase C: O += P V over key tile kb, into the subgroup's output blocks in registers.
 fn accumulate_pv(t: Tile, kb: u32) {
     workgroupBarrier(); // p16 is complete; kvs (K) is free
-    stage_kv(t, kb, true);
+    let w4 = HEAD_DV / 4u;
+    for (var n = 0u; n < VPRE; n++) {
+        let e = t.lid + n * WG;
+        if (e < BK * w4) {
+            put4h(1u, (e / w4) * KVS + 4u * (e % w4), v_pre[n]);
+        }
+    }
     workgroupBarrier();
     for (var i = 0u; i < OB; i++) {
         // `if (blk < RA * DVB)` written as a loop that runs at most once: the condition is

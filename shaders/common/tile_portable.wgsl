@@ -1,5 +1,5 @@
-// webattn common (portable variant): phases A and C of common/tile.wgsl in core WebGPU: no
-// f16 arithmetic, no subgroups, no extensions. Runs on every adapter.
+// webattn common (phases, portable and subgroup variants): phases A and C of common/tile.wgsl
+// with f32 FMAs in core WebGPU: no f16 arithmetic, no subgroups, no extensions.
 //
 // Tile shape: as common/tile.wgsl (BQ x BK per step, 16 x 16 invocations).
 //   Phase A: Q and K pass through `stage` (f32) in chunks of DC columns (rows padded to KS
@@ -10,16 +10,14 @@
 // Invariants: `stage` is reused between phases only across a barrier; the caller puts a
 // barrier between writing p_tile and phase C.
 
-struct Ids {
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-}
-
 var<workgroup> stage: array<vec4<f32>, STAGE4>;
 var<workgroup> p_tile: array<vec4<f32>, BQ * BK / 4u>;
 
-fn tile_of(ids: Ids) -> Tile {
-    return make_tile(ids.wg, ids.lid, 0u, 1u);
+// Zeroes the output accumulators.
+fn init_phases(t: Tile) {
+    for (var e = 0u; e < RA * VC; e++) {
+        o_acc[e] = vec4<f32>(0.0);
+    }
 }
 
 // Softmax: multiplies the output rows by this tile's alpha (stat_c; 1 where the max stayed).

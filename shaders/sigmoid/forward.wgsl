@@ -12,7 +12,7 @@
 fn main(ids: Ids) {
     let t = tile_of(ids);
     let wg = ids.wg;
-    let lid = ids.lid;
+    let lid = t.lid;
     if (lid < BQ) {
         stat_b[lid] = 0.0;
     }
@@ -27,7 +27,7 @@ fn main(ids: Ids) {
                 put_w(t, a, b, w);
                 sum += w;
             }
-            red[lrow(t, a) * 16u + t.tx] = sum;
+            put_red_sum(t, a, sum);
         }
         workgroupBarrier();
         if (lid < BQ && has_flag(FLAG_NORMALIZE)) {

@@ -18,7 +18,7 @@ const RESCALE_SLACK: f32 = 8.0;
 fn main(ids: Ids) {
     let t = tile_of(ids);
     let wg = ids.wg;
-    let lid = ids.lid;
+    let lid = t.lid;
     if (lid < BQ) {
         stat_a[lid] = NEG_BIG;
         stat_b[lid] = 0.0;
@@ -39,7 +39,7 @@ fn main(ids: Ids) {
                 s_acc[a * RB + b] = z;
                 mx = max(mx, z);
             }
-            red[lrow(t, a) * 16u + t.tx] = mx;
+            put_red_max(t, a, mx);
         }
         workgroupBarrier();
         if (lid < BQ) {
@@ -66,7 +66,7 @@ fn main(ids: Ids) {
                 put_w(t, a, b, p);
                 sum += p;
             }
-            red[lrow(t, a) * 16u + t.tx] = sum;
+            put_red_sum(t, a, sum);
         }
         workgroupBarrier();
         if (lid < BQ) {

@@ -18,7 +18,7 @@
 fn main(ids: Ids) {
     let t = tile_of(ids);
     let wg = ids.wg;
-    let lid = ids.lid;
+    let lid = t.lid;
     if (lid < BQ) {
         stat_a[lid] = 0.0;
         stat_b[lid] = 0.0;

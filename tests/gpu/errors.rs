@@ -133,6 +133,33 @@ fn missing_feature() {
         assert!(matches!(e, Err(Error::MissingFeature(_))), "{e:?}");
         assert!(e.unwrap_err().to_string().contains("cooperative"));
     }
+    // Forcing the subgroup variant where subgroups are narrower than a 16-lane row (lavapipe).
+    let i = ctx().info();
+    if !i.subgroups || i.subgroup_sizes.0 < 16 {
+        let e = Context::new_blocking(ContextOptions {
+            variant: Some(webattn::Variant::Subgroup),
+            ..ContextOptions::from_env()
+        });
+        assert!(matches!(e, Err(Error::MissingFeature(_))), "{e:?}");
+    }
+}
+
+#[test]
+fn variant_per_call() {
+    // f32 tensors never take the cooperative-matrix (f16 tensor-core) variant, and neither do
+    // head dims that are not multiples of 16.
+    let c = ctx();
+    for d in [8, 16, 40, 64, 80, 128, 256] {
+        let t = c.forward_tiles(DType::F32, d, d).unwrap();
+        assert_ne!(t.variant, webattn::Variant::CoopMatrix);
+        let h = c.forward_tiles(DType::F16, d, d).unwrap();
+        if d % 16 != 0 {
+            assert_ne!(h.variant, webattn::Variant::CoopMatrix);
+        }
+        if c.info().variant == webattn::Variant::Portable {
+            assert_eq!((t.variant, h.variant), (c.info().variant, c.info().variant));
+        }
+    }
 }
 
 #[test]
