@@ -7,12 +7,13 @@
 // Invariants: no subgroup operation; red is only read across a barrier from its writes.
 
 struct Ids {
-    @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 }
 
-fn tile_of(ids: Ids) -> Tile {
-    let t = make_tile(ids.wg, ids.lid, 0u, 1u);
+// workgroup_id stays a separate entry-point argument: uniformity analyses (Tint's) treat a
+// struct argument as one value, and Ids holds per-invocation builtins.
+fn tile_of(wg: vec3<u32>, ids: Ids) -> Tile {
+    let t = make_tile(wg, ids.lid, 0u, 1u);
     init_phases(t);
     return t;
 }

@@ -14,15 +14,16 @@
 // in uniform control flow (every invocation of the workgroup calls them).
 
 struct Ids {
-    @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(subgroup_id) sg: u32,
     @builtin(num_subgroups) nsg: u32,
     @builtin(subgroup_size) sg_size: u32,
     @builtin(subgroup_invocation_id) sg_lane: u32,
 }
 
-fn tile_of(ids: Ids) -> Tile {
-    let t = make_tile(ids.wg, ids.sg * ids.sg_size + ids.sg_lane, ids.sg, ids.nsg);
+// workgroup_id stays a separate entry-point argument: uniformity analyses (Tint's) treat a
+// struct argument as one value, and Ids holds per-invocation builtins.
+fn tile_of(wg: vec3<u32>, ids: Ids) -> Tile {
+    let t = make_tile(wg, ids.sg * ids.sg_size + ids.sg_lane, ids.sg, ids.nsg);
     init_phases(t);
     return t;
 }

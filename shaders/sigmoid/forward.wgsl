@@ -9,9 +9,8 @@
 // each tile adds straight into o; masked keys weigh exactly 0.
 
 @compute @workgroup_size(WG)
-fn main(ids: Ids) {
-    let t = tile_of(ids);
-    let wg = ids.wg;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
+    let t = tile_of(wg, ids);
     let lid = t.lid;
     if (lid < BQ) {
         stat_b[lid] = 0.0;

@@ -15,9 +15,8 @@
 const RESCALE_SLACK: f32 = 8.0;
 
 @compute @workgroup_size(WG)
-fn main(ids: Ids) {
-    let t = tile_of(ids);
-    let wg = ids.wg;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
+    let t = tile_of(wg, ids);
     let lid = t.lid;
     if (lid < BQ) {
         stat_a[lid] = NEG_BIG;

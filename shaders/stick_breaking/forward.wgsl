@@ -15,9 +15,8 @@
 // weight nor break the stick; a row with no key writes o = 0 (plus policy) and rem = 1.
 
 @compute @workgroup_size(WG)
-fn main(ids: Ids) {
-    let t = tile_of(ids);
-    let wg = ids.wg;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
+    let t = tile_of(wg, ids);
     let lid = t.lid;
     if (lid < BQ) {
         stat_a[lid] = 0.0;
