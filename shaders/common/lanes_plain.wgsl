@@ -18,14 +18,14 @@ fn tile_of(wg: vec3<u32>, ids: Ids) -> Tile {
     return t;
 }
 
-// This invocation's partial x of its a-th row, for a row max.
+// This invocation's partial x of its a-th row, for a row max (the row pass folds it).
 fn put_red_max(t: Tile, a: u32, x: f32) {
     red[lrow(t, a) * 16u + t.tx] = x;
 }
 
-// This invocation's partial x of its a-th row, for a row sum.
+// This invocation's partial x of its a-th row, for a row sum (the row pass folds it).
 fn put_red_sum(t: Tile, a: u32, x: f32) {
-    red[lrow(t, a) * 16u + t.tx] = x;
+    put_red_max(t, a, x);
 }
 
 // Row pass: sum of the 16 partials of row r.

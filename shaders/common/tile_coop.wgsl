@@ -201,6 +201,16 @@ fn o_blocks_load(t: Tile, c: u32) {
     }
 }
 
+// Puts the output blocks of column chunk c into p_tile (rows of PT floats, the chunk's 64
+// columns from 0) for the invocations to read; true where this invocation's vec4 column
+// 4 tx .. 4 tx + 3 exists in the chunk. Workgroup-uniform (it holds barriers).
+fn o_chunk_to_tile(t: Tile, c: u32) -> bool {
+    workgroupBarrier(); // p_tile is free
+    o_blocks_store(t, c);
+    workgroupBarrier();
+    return 4u * t.tx < min(64u, HEAD_DV - 64u * c);
+}
+
 // Softmax: multiplies the output rows by this tile's alpha (stat_c) when some row's max moved
 // in tile kb (rare: the max is lazy); the blocks pass through p_tile one column chunk at a time.
 fn rescale_o(t: Tile, kb: u32) {
@@ -208,10 +218,7 @@ fn rescale_o(t: Tile, kb: u32) {
         return;
     }
     for (var c = 0u; c < VC; c++) {
-        workgroupBarrier(); // p_tile is free
-        o_blocks_store(t, c);
-        workgroupBarrier();
-        if (4u * t.tx < min(64u, HEAD_DV - 64u * c)) {
+        if (o_chunk_to_tile(t, c)) {
             for (var a = 0u; a < RA; a++) {
                 let f = stat_c[lrow(t, a)];
                 let base = lrow(t, a) * PT + 4u * t.tx;
@@ -228,10 +235,7 @@ fn rescale_o(t: Tile, kb: u32) {
 // Copies the output blocks into o_acc (the ownership the shared epilogue, write_o, reads).
 fn finish_o(t: Tile) {
     for (var c = 0u; c < VC; c++) {
-        workgroupBarrier(); // p_tile is free
-        o_blocks_store(t, c);
-        workgroupBarrier();
-        if (4u * t.tx < min(64u, HEAD_DV - 64u * c)) {
+        if (o_chunk_to_tile(t, c)) {
             for (var a = 0u; a < RA; a++) {
                 let base = lrow(t, a) * PT + 4u * t.tx;
                 o_acc[a * VC + c] = vec4<f32>(

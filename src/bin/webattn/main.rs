@@ -397,7 +397,6 @@ fn sweep(args: &Args) -> Result<bool, String> {
     let ctx = context(args)?;
     print_adapter(&ctx);
     let (f16, tol) = check_dtype(args)?;
-    let round = |x: Vec<f32>| round_to(f16, x);
     let mut seed = args.get("seed", 0x5eed_u64)?;
     println!("seed: {seed}");
     let mut shapes = Vec::new();
@@ -459,19 +458,19 @@ fn sweep(args: &Args) -> Result<bool, String> {
     let mut variants_seen = std::collections::BTreeSet::new();
     let n = |s: [usize; 4]| s.iter().product::<usize>();
     for shape in &shapes {
-        let q = round(random(n(shape.q()), &mut seed));
-        let k = round(random(n(shape.k()), &mut seed));
-        let v = round(random(n(shape.v()), &mut seed));
+        let q = round_to(f16, random(n(shape.q()), &mut seed));
+        let k = round_to(f16, random(n(shape.k()), &mut seed));
+        let v = round_to(f16, random(n(shape.v()), &mut seed));
+        let variant = ctx
+            .forward_tiles(
+                if f16 { DType::F16 } else { DType::F32 },
+                shape.head_dim,
+                shape.v_dim,
+            )
+            .map_err(|e| e.to_string())?
+            .variant;
+        variants_seen.insert(format!("{variant:?}"));
         for (name, attn) in &variants {
-            let variant = ctx
-                .forward_tiles(
-                    if f16 { DType::F16 } else { DType::F32 },
-                    shape.head_dim,
-                    shape.v_dim,
-                )
-                .map_err(|e| e.to_string())?
-                .variant;
-            variants_seen.insert(format!("{variant:?}"));
             for (o, (rel, _, finite)) in gpu_vs_reference(&ctx, attn, shape, [&q, &k, &v], f16)? {
                 all_ok &= finite && rel < tol;
                 note(
