@@ -1,4 +1,4 @@
-//! The typed error every fallible call returns.
+//! The typed error every fallible call returns. Depends only on [`crate::dtype`].
 
 use std::fmt;
 
@@ -15,9 +15,9 @@ pub enum Error {
         /// Which argument.
         what: &'static str,
         /// The type the call needs.
-        expected: crate::DType,
+        expected: crate::dtype::DType,
         /// The type it got.
-        found: crate::DType,
+        found: crate::dtype::DType,
     },
     /// The head dimension is not one the kernels support (multiples of 4, from 4 to 256).
     UnsupportedHeadDim {
@@ -40,6 +40,9 @@ pub enum Error {
     MissingFeature(String),
     /// An option has a value the kernels cannot honour (NaN scale, wrong number of sinks, ...).
     InvalidOption(String),
+    /// An output tensor shares its buffer with an input or another output of the same call
+    /// (WebGPU forbids a buffer bound for reading and writing in one dispatch).
+    Aliasing(String),
     /// The device was lost (driver reset, `destroy`, browser tab in the background...).
     /// The context cannot be used any more; create a new one.
     DeviceLost(String),
@@ -72,6 +75,7 @@ impl fmt::Display for Error {
             }
             Error::MissingFeature(s) => write!(f, "missing device feature: {s}"),
             Error::InvalidOption(s) => write!(f, "invalid option: {s}"),
+            Error::Aliasing(s) => write!(f, "aliasing: {s}"),
             Error::DeviceLost(s) => write!(f, "the GPU device was lost: {s}"),
             Error::Gpu(s) => write!(f, "GPU error: {s}"),
         }

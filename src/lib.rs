@@ -3,9 +3,9 @@
 //! Tiled, flash-attention-style WGSL kernels for three attention mechanisms, running wherever
 //! WebGPU does: natively through wgpu (Vulkan, Metal, DX12) and in the browser.
 //!
-//! - **stick-breaking attention** (Tan et al., ICLR 2025), [`stick_breaking`];
-//! - **softmax attention** with log-sum-exp output and optional sink logits, [`softmax`];
-//! - **sigmoid attention** without normalisation (FlashSigmoid), [`sigmoid`].
+//! - **stick-breaking attention** (Tan et al., ICLR 2025), [`kinds::stick_breaking`];
+//! - **softmax attention** with log-sum-exp output and optional sink logits, [`kinds::softmax`];
+//! - **sigmoid attention** without normalisation (FlashSigmoid), [`kinds::sigmoid`].
 //!
 //! No kernel ever builds the T x T matrix, except the explicit weights kernels
 //! ([`Context::record_weights`]) meant for looking at attention maps of short sequences.
@@ -15,12 +15,12 @@
 //! ```no_run
 //! use webattn::{Attention, Context, ContextOptions, Shape};
 //! # fn main() -> webattn::Result<()> {
-//! let ctx = Context::new_blocking(ContextOptions::from_env())?;
+//! let ctx = Context::new_blocking(ContextOptions::from_env()?)?;
 //! let shape = Shape::new(1, 2, 100, 64);
 //! let n = shape.q().iter().product::<usize>();
 //! let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
 //! let attn = Attention::stick_breaking();
-//! let out = pollster::block_on(ctx.attention_f32(&attn, &shape, &x, &x, &x))?;
+//! let out = ctx.attention_f32_blocking(&attn, &shape, &x, &x, &x)?;
 //! let want = webattn::reference(&attn, &shape, &x, &x, &x)?;
 //! assert_eq!(out.o.len(), want.o.len());
 //! # Ok(())
@@ -29,25 +29,34 @@
 
 #![warn(missing_docs)]
 
+// Layers, lowest first (each imports only from the ones above it):
+// dtype, error, shape -> contract -> pass, shader -> reference, kinds, attention, tensor
+// -> gpu (Context) -> testing, sink, wasm. See docs/ARCHITECTURE.md.
 mod attention;
-mod context;
+pub(crate) mod contract;
+mod dtype;
 mod error;
+mod gpu;
+pub mod kinds;
+pub mod pass;
 pub mod reference;
 pub mod shader;
-pub mod sigmoid;
+mod shape;
 pub mod sink;
-pub mod softmax;
-pub mod stick_breaking;
 mod tensor;
+pub mod testing;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-pub use attention::{reference, reference_weights, Attention, HostOutput, Kind, Output, Shape};
-pub use context::{AdapterChoice, Context, ContextOptions, DeviceInfo, Variant};
+pub use attention::{Attention, HostOutput, Output};
+pub use dtype::DType;
 pub use error::{Error, Result};
-pub use reference::RefOutput;
-pub use shader::{Storage, TileConfig};
-pub use sigmoid::{SigmoidBias, SigmoidOptions};
-pub use softmax::SoftmaxOptions;
-pub use stick_breaking::{Remainder, StickBreakingOptions};
-pub use tensor::{DType, Tensor};
+pub use gpu::{AdapterChoice, Context, ContextOptions, DeviceInfo, ObjectCounts};
+pub use kinds::sigmoid::{SigmoidBias, SigmoidOptions};
+pub use kinds::softmax::SoftmaxOptions;
+pub use kinds::stick_breaking::{Remainder, StickBreakingOptions};
+pub use kinds::{AttentionKind, AuxOut};
+pub use reference::{reference, reference_in, reference_weights, Precision, RefOutput};
+pub use shader::{Storage, TileConfig, Variant};
+pub use shape::Shape;
+pub use tensor::Tensor;

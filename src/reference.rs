@@ -1,9 +1,16 @@
-//! Shared pieces of the f64 CPU references. Each kind's formula lives in its own module
-//! ([`crate::softmax`], [`crate::sigmoid`], [`crate::stick_breaking`]); the public entry
-//! points are [`crate::reference()`] and [`crate::reference_weights()`]. They follow SPEC.md
-//! literally, with no tiling.
+//! The f64 CPU references (SPEC.md, no tiling): the shared index arithmetic of SPEC.md
+//! ([`Inputs`]), the careful scalar functions, and the public entry points [`reference`] and
+//! [`reference_weights`]. Each kind's formula lives in its own folder under `src/kinds/`.
+//!
+//! Every formula is generic over the float type, so the same code also gives the
+//! "straightforward f32 computation" that SPEC.md section 6 uses as the error floor of
+//! ill-conditioned cases ([`reference_in`] with [`Precision::F32`]).
 
-use crate::Shape;
+use num_traits::Float;
+
+use crate::attention::Attention;
+use crate::error::Result;
+use crate::shape::Shape;
 
 /// Reference outputs in f64. `o` is [B, Hq, Tq, Dv]; `lse` / `rem` are [B, Hq, Tq].
 #[derive(Debug, Clone, PartialEq)]
@@ -16,37 +23,55 @@ pub struct RefOutput {
     pub rem: Option<Vec<f64>>,
 }
 
+/// The float type a reference computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// f64: the reference.
+    F64,
+    /// f32 throughout (logits, weights, sums): the floor an f32 kernel is held against.
+    F32,
+}
+
+/// Converts an f64 constant to the working float type.
+pub(crate) fn c<R: Float>(x: f64) -> R {
+    R::from(x).unwrap_or_else(R::nan)
+}
+
 /// Read-only view of the inputs with the index arithmetic of SPEC.md.
-pub(crate) struct Inputs<'a> {
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The problem sizes.
     pub s: Shape,
+    /// q [B, Hq, Tq, D].
     pub q: &'a [f32],
+    /// k [B, Hkv, Tk, D].
     pub k: &'a [f32],
+    /// v [B, Hkv, Tk, Dv].
     pub v: &'a [f32],
+    /// The resolved logit scale.
     pub scale: f64,
+    /// Sliding window, if any.
     pub window: Option<u32>,
 }
 
 impl Inputs<'_> {
-    /// Scaled logit z_ij for unit u = b * Hq + h.
-    pub fn logit(&self, u: usize, i: usize, j: usize) -> f64 {
+    /// Scaled logit z_ij for unit u = b * Hq + h, computed in `R`.
+    pub fn logit<R: Float>(&self, u: usize, i: usize, j: usize) -> R {
         let s = &self.s;
-        let kv = u / (s.q_heads / s.kv_heads);
+        let kv = u / s.group();
         let qr = &self.q[(u * s.q_len + i) * s.head_dim..][..s.head_dim];
         let kr = &self.k[(kv * s.kv_len + j) * s.head_dim..][..s.head_dim];
-        self.scale
-            * qr.iter()
-                .zip(kr)
-                .map(|(&a, &b)| a as f64 * b as f64)
-                .sum::<f64>()
+        let dot = qr.iter().zip(kr).fold(R::zero(), |acc, (&a, &b)| {
+            acc + c::<R>(a as f64) * c(b as f64)
+        });
+        c::<R>(self.scale) * dot
     }
 
     /// Value row j of unit u's kv head.
-    pub fn value(&self, u: usize, j: usize) -> impl Iterator<Item = f64> + '_ {
+    pub fn value(&self, u: usize, j: usize) -> &[f32] {
         let s = &self.s;
-        let kv = u / (s.q_heads / s.kv_heads);
-        self.v[(kv * s.kv_len + j) * s.v_dim..][..s.v_dim]
-            .iter()
-            .map(|&x| x as f64)
+        let kv = u / s.group();
+        &self.v[(kv * s.kv_len + j) * s.v_dim..][..s.v_dim]
     }
 
     /// Absolute position p_i of query row i (bottom-right alignment).
@@ -74,18 +99,19 @@ impl Inputs<'_> {
         self.s.batch * self.s.q_heads
     }
 
-    /// Computes o = A v from dense weights `a` [units, Tq, Tk].
-    pub fn apply(&self, a: &[f64]) -> Vec<f64> {
+    /// o = A v from dense weights `a` [units, Tq, Tk], summed in `R`. Masked weights are 0
+    /// and are skipped, so a NaN in a value a row cannot see never reaches it.
+    pub fn apply<R: Float>(&self, a: &[R]) -> Vec<R> {
         let s = &self.s;
-        let mut o = vec![0.0; self.units() * s.q_len * s.v_dim];
+        let mut o = vec![R::zero(); self.units() * s.q_len * s.v_dim];
         for u in 0..self.units() {
             for i in 0..s.q_len {
                 let orow = &mut o[(u * s.q_len + i) * s.v_dim..][..s.v_dim];
                 for j in 0..s.kv_len {
                     let w = a[(u * s.q_len + i) * s.kv_len + j];
-                    if w != 0.0 {
-                        for (x, vv) in orow.iter_mut().zip(self.value(u, j)) {
-                            *x += w * vv;
+                    if w != R::zero() {
+                        for (x, &vv) in orow.iter_mut().zip(self.value(u, j)) {
+                            *x = *x + w * c(vv as f64);
                         }
                     }
                 }
@@ -95,12 +121,98 @@ impl Inputs<'_> {
     }
 }
 
-/// softplus(x) = max(x, 0) + log1p(exp(-|x|)) in f64.
-pub(crate) fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
+/// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
+pub(crate) fn softplus<R: Float>(x: R) -> R {
+    x.max(R::zero()) + (-x.abs()).exp().ln_1p()
 }
 
 /// log(sigmoid(x)) = x - softplus(x), computed without cancellation.
-pub(crate) fn log_sigmoid(x: f64) -> f64 {
-    x.min(0.0) - (-x.abs()).exp().ln_1p()
+pub(crate) fn log_sigmoid<R: Float>(x: R) -> R {
+    x.min(R::zero()) - (-x.abs()).exp().ln_1p()
+}
+
+/// sigmoid(x) without overflow.
+pub(crate) fn sigmoid<R: Float>(x: R) -> R {
+    if x >= R::zero() {
+        R::one() / (R::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (R::one() + e)
+    }
+}
+
+fn inputs<'a>(
+    attn: &Attention,
+    s: &Shape,
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+) -> Result<Inputs<'a>> {
+    s.check_host(q.len(), k.len(), v.len())?;
+    attn.validate()?;
+    attn.kind().setup(s)?;
+    Ok(Inputs {
+        s: *s,
+        q,
+        k,
+        v,
+        scale: attn.resolved_scale(s)? as f64,
+        window: attn.window_value(),
+    })
+}
+
+/// f64 CPU reference of `attn` on host inputs (SPEC.md, no tiling): o, and lse or rem.
+pub fn reference(
+    attn: &Attention,
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+) -> Result<RefOutput> {
+    reference_in(attn, shape, q, k, v, Precision::F64)
+}
+
+/// [`reference`] computed in `precision`; results are returned widened to f64.
+pub fn reference_in(
+    attn: &Attention,
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    precision: Precision,
+) -> Result<RefOutput> {
+    let x = inputs(attn, shape, q, k, v)?;
+    let (a, aux) = attn.kind().reference(&x, precision)?;
+    let o = match precision {
+        Precision::F64 => x.apply(&a),
+        Precision::F32 => {
+            let a32: Vec<f32> = a.iter().map(|&w| w as f32).collect();
+            x.apply(&a32).into_iter().map(f64::from).collect()
+        }
+    };
+    let (lse, rem) = match attn.kind().setup(shape)?.aux {
+        crate::kinds::AuxOut::Lse => (aux, None),
+        crate::kinds::AuxOut::Rem => (None, aux),
+        crate::kinds::AuxOut::None => (None, None),
+    };
+    Ok(RefOutput { o, lse, rem })
+}
+
+/// f64 CPU reference of the attention weights A [B, Hq, Tq, Tk] of `attn`.
+pub fn reference_weights(
+    attn: &Attention,
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+) -> Result<Vec<f64>> {
+    let x = inputs(attn, shape, q, k, v)?;
+    Ok(attn.kind().reference(&x, Precision::F64)?.0)
+}
+
+/// Widens a vector computed in `R` to f64.
+pub(crate) fn widen<R: Float>(x: Vec<R>) -> Vec<f64> {
+    x.into_iter()
+        .map(|y| y.to_f64().unwrap_or(f64::NAN))
+        .collect()
 }

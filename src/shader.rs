@@ -1,43 +1,51 @@
-//! Assembly of the WGSL kernels: a generated header of tile constants, then the shared
-//! snippets of `shaders/common/`, then one kind's kernel from `shaders/<kind>/`.
+//! Assembly of the WGSL kernels: a generated header (tile constants, the contract's
+//! `struct Params`, flags and the pass's binding declarations, see [`crate::contract`]), then
+//! the pass's shared snippets of `shaders/common/`, then one kind's kernel
+//! `shaders/<kind>/<pass>.wgsl`.
 //!
 //! Each kernel file is one source of truth; nothing here rewrites WGSL beyond prepending
-//! constants, so what naga validates in the tests is exactly what the GPU runs.
+//! generated declarations, so what naga validates in the tests is exactly what the GPU runs.
 
-use crate::{DType, Error, Result, Variant};
+use crate::contract::{self, Access, Elem, Params};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::pass::PassId;
 
-/// The three attention mechanisms.
+/// A family of forward kernels. All compute the same function; they differ in the hardware
+/// features they use. [`crate::Context`] picks the fastest the device supports unless one is
+/// forced ([`crate::ContextOptions::variant`] or `WEBATTN_VARIANT=portable|subgroup|coopmat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KindId {
-    /// Softmax attention (SPEC.md section 1).
-    Softmax,
-    /// Sigmoid attention (SPEC.md section 2).
-    Sigmoid,
-    /// Stick-breaking attention (SPEC.md section 3).
-    StickBreaking,
+pub enum Variant {
+    /// Core WebGPU only: workgroup-memory tiles, no subgroups, no extensions. Runs everywhere.
+    Portable,
+    /// Row reductions and broadcasts through subgroup operations (`SUBGROUP`).
+    Subgroup,
+    /// Cooperative matrices (tensor cores) for QK^T and PV (`EXPERIMENTAL_COOPERATIVE_MATRIX`).
+    CoopMatrix,
 }
 
-impl KindId {
-    /// Folder name under `shaders/` and module name under `src/`.
-    pub fn name(self) -> &'static str {
-        match self {
-            KindId::Softmax => "softmax",
-            KindId::Sigmoid => "sigmoid",
-            KindId::StickBreaking => "stick_breaking",
+impl Variant {
+    /// Every variant.
+    pub const ALL: [Variant; 3] = [Variant::Portable, Variant::Subgroup, Variant::CoopMatrix];
+
+    /// Parses `portable`, `subgroup` or `coopmat`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "portable" => Some(Variant::Portable),
+            "subgroup" | "subgroups" => Some(Variant::Subgroup),
+            "coopmat" | "coop-matrix" | "cooperative-matrix" => Some(Variant::CoopMatrix),
+            _ => None,
         }
     }
 
-    /// All kinds.
-    pub const ALL: [KindId; 3] = [KindId::Softmax, KindId::Sigmoid, KindId::StickBreaking];
-}
-
-/// Which kernel of a kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Entry {
-    /// The tiled forward kernel (o, plus lse or rem).
-    Forward,
-    /// The kernel that materialises the attention weights A.
-    Weights,
+    /// The name [`Variant::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Portable => "portable",
+            Variant::Subgroup => "subgroup",
+            Variant::CoopMatrix => "coopmat",
+        }
+    }
 }
 
 /// How tensors are stored and read by a kernel.
@@ -277,62 +285,76 @@ impl TileConfig {
     }
 }
 
-const PARAMS: &str = include_str!("../shaders/common/params.wgsl");
-const STORAGE_F32: &str = include_str!("../shaders/common/storage_f32.wgsl");
-const OUT_F32: &str = include_str!("../shaders/common/out_f32.wgsl");
-const STORAGE_F16: &str = include_str!("../shaders/common/storage_f16.wgsl");
-const OUT_F16: &str = include_str!("../shaders/common/out_f16.wgsl");
-const STORAGE_F16_PACKED: &str = include_str!("../shaders/common/storage_f16_packed.wgsl");
-const OUT_F16_PACKED: &str = include_str!("../shaders/common/out_f16_packed.wgsl");
-const AUX: &str = include_str!("../shaders/common/aux.wgsl");
-const TILE: &str = include_str!("../shaders/common/tile.wgsl");
-const TILE_PORTABLE: &str = include_str!("../shaders/common/tile_portable.wgsl");
-const LANES_PLAIN: &str = include_str!("../shaders/common/lanes_plain.wgsl");
-const LANES_SUBGROUP: &str = include_str!("../shaders/common/lanes_subgroup.wgsl");
-const TILE_COOP: &str = include_str!("../shaders/common/tile_coop.wgsl");
-const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");
+/// The shared WGSL snippets of `shaders/common/` (see each file's opening comment).
+pub(crate) mod snippets {
+    use super::Storage;
 
-fn kernel_file(kind: KindId, entry: Entry) -> &'static str {
-    match (kind, entry) {
-        (KindId::Softmax, Entry::Forward) => include_str!("../shaders/softmax/forward.wgsl"),
-        (KindId::Softmax, Entry::Weights) => include_str!("../shaders/softmax/weights.wgsl"),
-        (KindId::Sigmoid, Entry::Forward) => include_str!("../shaders/sigmoid/forward.wgsl"),
-        (KindId::Sigmoid, Entry::Weights) => include_str!("../shaders/sigmoid/weights.wgsl"),
-        (KindId::StickBreaking, Entry::Forward) => {
-            include_str!("../shaders/stick_breaking/forward.wgsl")
+    pub const PARAMS: &str = include_str!("../shaders/common/params.wgsl");
+    pub const TILE: &str = include_str!("../shaders/common/tile.wgsl");
+    pub const TILE_PORTABLE: &str = include_str!("../shaders/common/tile_portable.wgsl");
+    pub const TILE_COOP: &str = include_str!("../shaders/common/tile_coop.wgsl");
+    pub const LANES_PLAIN: &str = include_str!("../shaders/common/lanes_plain.wgsl");
+    pub const LANES_SUBGROUP: &str = include_str!("../shaders/common/lanes_subgroup.wgsl");
+    pub const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");
+
+    /// The load functions of q, k, v for a storage type.
+    pub fn load(storage: Storage) -> &'static str {
+        match storage {
+            Storage::F32 => include_str!("../shaders/common/storage_f32.wgsl"),
+            Storage::F16 => include_str!("../shaders/common/storage_f16.wgsl"),
+            Storage::F16Packed => include_str!("../shaders/common/storage_f16_packed.wgsl"),
         }
-        (KindId::StickBreaking, Entry::Weights) => {
-            include_str!("../shaders/stick_breaking/weights.wgsl")
+    }
+
+    /// The store function of o for a storage type.
+    pub fn store(storage: Storage) -> &'static str {
+        match storage {
+            Storage::F32 => include_str!("../shaders/common/out_f32.wgsl"),
+            Storage::F16 => include_str!("../shaders/common/out_f16.wgsl"),
+            Storage::F16Packed => include_str!("../shaders/common/out_f16_packed.wgsl"),
         }
     }
 }
 
-/// The complete WGSL source of one kernel, as the GPU compiles it.
-pub fn source(kind: KindId, entry: Entry, storage: Storage, tiles: &TileConfig) -> String {
-    let (load, store) = match storage {
-        Storage::F32 => (STORAGE_F32, OUT_F32),
-        Storage::F16 => (STORAGE_F16, OUT_F16),
-        Storage::F16Packed => (STORAGE_F16_PACKED, OUT_F16_PACKED),
-    };
-    let mut s = tiles.header(storage);
-    s.push_str(load);
-    s.push_str(PARAMS);
-    match entry {
-        Entry::Forward => {
-            s.push_str(store);
-            s.push_str(AUX);
-            s.push_str(TILE);
-            let (lanes, phases) = match tiles.variant {
-                Variant::Portable => (LANES_PLAIN, TILE_PORTABLE),
-                Variant::Subgroup => (LANES_SUBGROUP, TILE_PORTABLE),
-                Variant::CoopMatrix => (LANES_SUBGROUP, TILE_COOP),
-            };
-            s.push_str(lanes);
-            s.push_str(phases);
-        }
-        Entry::Weights => s.push_str(WEIGHTS),
+/// The generated declarations of a pass: the contract's struct and flags, then one
+/// `@group(0) @binding(i)` per binding of the pass, element types per storage.
+fn declarations(pass: PassId, storage: Storage) -> String {
+    let mut s = Params::wgsl();
+    s += &contract::flags_wgsl();
+    for (i, b) in pass.pass().bindings.iter().enumerate() {
+        let elem = match (b.elem, storage) {
+            (Elem::Tensor, Storage::F32) => "vec4<f32>",
+            (Elem::Tensor, Storage::F16) => "vec4<f16>",
+            (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
+            (Elem::F32, _) => "f32",
+            (Elem::U32, _) => "u32",
+        };
+        s += &match b.access {
+            Access::Uniform => {
+                format!("@group(0) @binding({i}) var<uniform> {}: Params;\n", b.name)
+            }
+            Access::Read => format!(
+                "@group(0) @binding({i}) var<storage, read> {}: array<{elem}>;\n",
+                b.name
+            ),
+            Access::ReadWrite => format!(
+                "@group(0) @binding({i}) var<storage, read_write> {}: array<{elem}>;\n",
+                b.name
+            ),
+        };
     }
-    s.push_str(kernel_file(kind, entry));
+    s
+}
+
+/// The complete WGSL source of one kernel, as the GPU compiles it: `kernel` (a kind's file for
+/// `pass`) after the pass's generated declarations and shared snippets.
+pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
+    let mut s = tiles.header(storage);
+    s += &declarations(pass, storage);
+    for snippet in (pass.pass().snippets)(tiles, storage) {
+        s.push_str(snippet);
+    }
+    s.push_str(kernel);
     s
 }
 
@@ -340,9 +362,23 @@ pub fn source(kind: KindId, entry: Entry, storage: Storage, tiles: &TileConfig) 
 mod tests {
     use super::*;
 
-    /// Every portable and subgroup kernel, for every supported head-dim class and tile budget,
-    /// parses and validates with naga and translates to SPIR-V (Vulkan), MSL (Metal) and HLSL
-    /// (DX12). Needs no GPU.
+    use crate::kinds::registry;
+    use crate::pass::PassId;
+
+    /// Every registered kind's kernel of `pass`, with its kind name.
+    fn kernels(pass: PassId) -> Vec<(&'static str, &'static str)> {
+        registry()
+            .iter()
+            .filter_map(|e| {
+                let a = (e.default)();
+                a.kind().shader(pass).map(|k| (e.name, k))
+            })
+            .collect()
+    }
+
+    /// Every portable and subgroup kernel of every registered kind and pass, for every
+    /// supported head-dim class and tile budget, parses and validates with naga and translates
+    /// to SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12). Needs no GPU.
     #[test]
     fn every_shader_validates_and_translates() {
         let dims = [
@@ -363,17 +399,17 @@ mod tests {
             for &mem in &budgets {
                 let tiles = TileConfig::choose(d, dv, mem).expect("tile config");
                 assert!(tiles.workgroup_bytes() <= mem);
-                for kind in KindId::ALL {
-                    for entry in [Entry::Forward, Entry::Weights] {
+                for pass in PassId::ALL {
+                    for (kind, kernel) in kernels(pass) {
                         for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
                             for variant in [Variant::Portable, Variant::Subgroup] {
-                                if entry == Entry::Weights && variant != Variant::Portable {
+                                if pass != PassId::Forward && variant != Variant::Portable {
                                     continue;
                                 }
                                 let t = tiles.with_variant(variant);
-                                let src = source(kind, entry, storage, &t);
+                                let src = source(pass, kernel, storage, &t);
                                 let label = format!(
-                                    "{kind:?}/{entry:?}/{storage:?}/{variant:?} D={d} Dv={dv} mem={mem}"
+                                    "{kind}/{pass:?}/{storage:?}/{variant:?} D={d} Dv={dv} mem={mem}"
                                 );
                                 translate_all(&src, &label);
                                 count += 1;
@@ -384,6 +420,73 @@ mod tests {
             }
         }
         assert!(count >= 810, "{count}");
+    }
+
+    /// The contract holds: in every assembled kernel, naga's reflection of `struct Params`
+    /// has the host struct's member names and byte offsets, and each global binding has the
+    /// slot, name and access mode of the pass's binding list (so a snippet that declares its
+    /// own binding, or a drifted struct, fails here).
+    #[test]
+    fn contract_matches_naga_reflection() {
+        use crate::contract::Access;
+        let tiles = TileConfig::choose(64, 64, 32768).expect("tiles");
+        for pass in PassId::ALL {
+            for (kind, kernel) in kernels(pass) {
+                for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
+                    let src = source(pass, kernel, storage, &tiles);
+                    let module = naga::front::wgsl::parse_str(&src).expect("parses");
+                    let params = module
+                        .types
+                        .iter()
+                        .find(|(_, t)| t.name.as_deref() == Some("Params"))
+                        .expect("struct Params");
+                    let naga::TypeInner::Struct { members, span } = &params.1.inner else {
+                        panic!("Params is not a struct");
+                    };
+                    assert_eq!(*span as usize, std::mem::size_of::<Params>(), "{kind}");
+                    assert_eq!(members.len(), Params::FIELDS.len());
+                    for (m, (name, off, _)) in members.iter().zip(Params::FIELDS) {
+                        assert_eq!(m.name.as_deref(), Some(*name), "{kind} {pass:?}");
+                        assert_eq!(m.offset as usize, *off, "{kind} {pass:?} {name}");
+                    }
+                    let bindings = pass.pass().bindings;
+                    let mut seen = 0;
+                    for (_, g) in module.global_variables.iter() {
+                        let Some(rb) = &g.binding else { continue };
+                        seen += 1;
+                        assert_eq!(rb.group, 0);
+                        let b = bindings
+                            .get(rb.binding as usize)
+                            .unwrap_or_else(|| panic!("{kind} {pass:?}: stray binding {rb:?}"));
+                        assert_eq!(g.name.as_deref(), Some(b.name), "{kind} {pass:?}");
+                        let want = match b.access {
+                            Access::Uniform => naga::AddressSpace::Uniform,
+                            Access::Read => naga::AddressSpace::Storage {
+                                access: naga::StorageAccess::LOAD,
+                            },
+                            Access::ReadWrite => naga::AddressSpace::Storage {
+                                access: naga::StorageAccess::LOAD | naga::StorageAccess::STORE,
+                            },
+                        };
+                        assert_eq!(g.space, want, "{kind} {pass:?} {}", b.name);
+                    }
+                    assert_eq!(seen, bindings.len(), "{kind} {pass:?}: binding count");
+                    // The flags WGSL sees are the host's.
+                    for (name, value) in crate::contract::FLAGS {
+                        let c = module
+                            .constants
+                            .iter()
+                            .find(|(_, c)| c.name.as_deref() == Some(*name))
+                            .unwrap_or_else(|| panic!("{name} missing"));
+                        let init = &module.global_expressions[c.1.init];
+                        assert!(
+                            matches!(init, naga::Expression::Literal(naga::Literal::U32(x)) if x == value),
+                            "{name}: {init:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// The cooperative-matrix kernels (f16 storage, head dims that are multiples of 16, every
@@ -407,12 +510,12 @@ mod tests {
                     continue;
                 };
                 assert!(tiles.workgroup_bytes() <= mem);
-                for kind in KindId::ALL {
-                    let src = source(kind, Entry::Forward, Storage::F16, &tiles);
-                    let label = format!("coop {kind:?} D={d} Dv={dv} mem={mem} {tiles:?}");
+                for (kind, kernel) in kernels(PassId::Forward) {
+                    let src = source(PassId::Forward, kernel, Storage::F16, &tiles);
+                    let label = format!("coop {kind} D={d} Dv={dv} mem={mem} {tiles:?}");
                     let words = spirv_of(&src, &label);
                     if let Ok(dir) = std::env::var("WEBATTN_DUMP_SPIRV") {
-                        let name = format!("{dir}/{}_{d}_{dv}_{mem}.spv", kind.name());
+                        let name = format!("{dir}/{kind}_{d}_{dv}_{mem}.spv");
                         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
                         std::fs::write(name, bytes).expect("dump");
                     }
@@ -425,12 +528,10 @@ mod tests {
         assert!(TileConfig::choose_coop(64, 64, 8192, 32).is_none());
         assert!(TileConfig::choose_coop(64, 64, 49152, 0).is_none());
         // Other subgroup widths (AMD 64, Intel 8..32, mobile up to 128) size o_mat differently.
+        let softmax = kernels(PassId::Forward)[0].1;
         for sg in [8, 16, 64, 128] {
             let t = TileConfig::choose_coop(64, 64, 49152, sg).expect("tiles");
-            spirv_of(
-                &source(KindId::Softmax, Entry::Forward, Storage::F16, &t),
-                "sg",
-            );
+            spirv_of(&source(PassId::Forward, softmax, Storage::F16, &t), "sg");
         }
     }
 

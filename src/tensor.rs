@@ -1,25 +1,7 @@
 //! GPU tensors: a storage buffer with a shape and an element type.
 
-use crate::{Error, Result};
-
-/// Element type of a tensor in GPU memory. Accumulation is always f32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DType {
-    /// 32-bit float.
-    F32,
-    /// 16-bit float (IEEE binary16, the `half` crate's `f16` on the host).
-    F16,
-}
-
-impl DType {
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
-        }
-    }
-}
+use crate::dtype::DType;
+use crate::error::{Error, Result};
 
 /// A tensor on the GPU: a storage buffer, its shape (row-major, contiguous) and dtype.
 ///

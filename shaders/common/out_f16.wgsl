@@ -1,8 +1,6 @@
 // webattn output snippet: f16 output `o` with shader-f16, narrowed from the f32 accumulator.
 // Index: vec4 index into [B, Hq, Tq, Dv].
 
-@group(0) @binding(4) var<storage, read_write> o: array<vec4<f16>>;
-
 fn store_o4(i: u32, x: vec4<f32>) {
     o[i - params.o_base] = vec4<f16>(x);
 }

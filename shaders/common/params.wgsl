@@ -1,9 +1,11 @@
-// webattn common: the parameter block, the q/k/v bindings every kernel shares, key masks and
-// the numerically careful scalar functions of SPEC.md (softplus pieces, sigmoid).
+// webattn common: key masks and the numerically careful scalar functions of SPEC.md (softplus
+// pieces, sigmoid) that every kernel shares.
 //
-// Computes nothing on its own. It is concatenated after a generated header of constants
-// (HEAD_D, HEAD_DV, TPR, BQ, BK, WG, QV, OV: see src/shader.rs) and after a storage snippet
-// (common/storage_*.wgsl) that declares q, k, v and the vec4 load/store functions.
+// Computes nothing on its own. It is concatenated after the generated header (src/shader.rs):
+// tile constants (HEAD_D, HEAD_DV, BQ, BK, WG, RA, RB, VC, ...), then the GPU contract of
+// src/contract.rs: `struct Params` (tq, tk, hq, group, unit0, *_base, flags, window, scale,
+// bias, diag, self_excl), the FLAG_* constants and the pass's bindings (`params`, q, k, v, ...).
+// A storage snippet (common/storage_*.wgsl) supplies the q/k/v load functions.
 //
 // Layout (SPEC.md): q [B, Hq, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv], row-major.
 // A "unit" is one (batch, query head) pair, u = b * Hq + h; its kv unit is u / group.
@@ -12,38 +14,10 @@
 // Invariants: every index is computed in u32 and stays below 2^32 (the host checks);
 // masks are decided in i32 positions so rows with no key (p_i < 0) work.
 
-struct Params {
-    tq: u32,
-    tk: u32,
-    hq: u32,
-    group: u32,
-    unit0: u32,      // first unit of this dispatch (workgroup_id.y is relative to it)
-    q_base: u32,     // vec4 index where the bound q range starts
-    k_base: u32,     // vec4 index where the bound k range starts
-    v_base: u32,     // vec4 index where the bound v range starts
-    o_base: u32,     // vec4 index (forward) or scalar index (weights) of the bound output range
-    aux_base: u32,   // scalar index of the bound lse / rem range
-    flags: u32,      // FLAG_* below
-    window: u32,     // sliding window W (keys j > p_i - W); 0 = no window
-    scale: f32,      // logit scale
-    bias: f32,       // sigmoid bias b
-    diag: i32,       // Tk - Tq: query row i sits at absolute position p_i = i + diag
-    self_excl: u32,  // 1: key j = p_i is excluded (stick-breaking default), else 0
-}
-
-const FLAG_CAUSAL: u32 = 1u;
-const FLAG_REM_TO_CURRENT: u32 = 2u;
-const FLAG_NORMALIZE: u32 = 4u;
-const FLAG_SINK: u32 = 8u;
-const FLAG_WRITE_AUX: u32 = 16u;
-
 // Most negative finite f32 stand-in for -inf in running maxima (WGSL may assume no infinities).
 const NEG_BIG: f32 = -3.0e38;
 // Bit pattern of f32 -inf, written to lse for rows with no key.
 const NEG_INF_BITS: u32 = 0xff800000u;
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(6) var<storage, read> sinks: array<f32>;
 
 fn has_flag(f: u32) -> bool {
     return (params.flags & f) != 0u;

@@ -2,10 +2,6 @@
 // starts with `enable f16;`). Loads widen vec4<f16> to vec4<f32>: all arithmetic stays f32.
 // Indices are vec4 indices into the whole tensor; the bound range's `*_base` is subtracted.
 
-@group(0) @binding(1) var<storage, read> q: array<vec4<f16>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f16>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f16>>;
-
 fn load_q4(i: u32) -> vec4<f32> {
     return vec4<f32>(q[i - params.q_base]);
 }

@@ -4,10 +4,6 @@
 // whole tensor; the bound range's `*_base` is subtracted here.
 // Invariant: head dims are multiples of 4, so a vec4 never straddles two rows.
 
-@group(0) @binding(1) var<storage, read> q: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec2<u32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec2<u32>>;
-
 fn widen(x: vec2<u32>) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(x.x), unpack2x16float(x.y));
 }

@@ -3,10 +3,6 @@
 // file alone. Indices are vec4 indices into the whole tensor; `*_base` of the bound range is
 // subtracted here. Invariant: callers pass in-range indices (the host sizes the bindings).
 
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
-
 fn load_q4(i: u32) -> vec4<f32> {
     return q[i - params.q_base];
 }

@@ -7,9 +7,6 @@
 // Invariants: every element of a live row is written (masked keys get 0); `a` is bound from
 // scalar index params.o_base; `row_stat` holds per-row f32 bits (softmax lse) or is unused.
 
-@group(0) @binding(4) var<storage, read_write> a: array<f32>;
-@group(0) @binding(5) var<storage, read> row_stat: array<u32>;
-
 struct WRow {
     unit: u32,
     kv_unit: u32,

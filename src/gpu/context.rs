@@ -1,16 +1,17 @@
-//! The [`Context`]: adapter, device, queue, cached pipelines, tensor upload and read-back.
+//! The [`Context`]: adapter and device selection, what the device offers ([`DeviceInfo`]),
+//! the kernel variant, error and device-loss tracking, and the caches the other files of this
+//! module fill (pipelines, bind groups). Tensors: `tensors.rs`; recording passes: `record.rs`;
+//! the attention calls: `calls.rs`.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
 
-use wgpu::util::DeviceExt;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shader::{Storage, TileConfig, Variant};
 
-use crate::shader::{self, Entry, KindId, Storage, TileConfig};
-use crate::tensor::byte_len;
-use crate::{DType, Error, Result, Tensor};
+use super::pipelines::PipelineCache;
+use super::record::BindCache;
 
 /// Which adapter [`Context::new`] picks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,13 +26,6 @@ pub enum AdapterChoice {
 }
 
 impl AdapterChoice {
-    /// Reads `WEBATTN_ADAPTER`: `software` (or `cpu`), `vulkan`, `metal`, `dx12`, `gl`,
-    /// `webgpu`, or `auto`. Unknown or unset values give `None`.
-    pub fn from_env() -> Option<Self> {
-        let v = std::env::var("WEBATTN_ADAPTER").ok()?;
-        Self::parse(&v)
-    }
-
     /// Parses the names `from_env` accepts.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
@@ -44,31 +38,6 @@ impl AdapterChoice {
             "webgpu" => AdapterChoice::Backends(wgpu::Backends::BROWSER_WEBGPU),
             _ => return None,
         })
-    }
-}
-
-/// A family of forward kernels. All compute the same function; they differ in the hardware
-/// features they use. [`Context`] picks the fastest the device supports unless one is forced
-/// ([`ContextOptions::variant`] or `WEBATTN_VARIANT=portable|subgroup|coopmat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Variant {
-    /// Core WebGPU only: workgroup-memory tiles, no subgroups, no extensions. Runs everywhere.
-    Portable,
-    /// Row reductions and broadcasts through subgroup operations (`SUBGROUP`).
-    Subgroup,
-    /// Cooperative matrices (tensor cores) for QK^T and PV (`EXPERIMENTAL_COOPERATIVE_MATRIX`).
-    CoopMatrix,
-}
-
-impl Variant {
-    /// Parses `portable`, `subgroup` or `coopmat`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "portable" => Some(Variant::Portable),
-            "subgroup" | "subgroups" => Some(Variant::Subgroup),
-            "coopmat" | "coop-matrix" | "cooperative-matrix" => Some(Variant::CoopMatrix),
-            _ => None,
-        }
     }
 }
 
@@ -92,16 +61,42 @@ pub struct ContextOptions {
 }
 
 impl ContextOptions {
-    /// Defaults, with the adapter taken from the `WEBATTN_ADAPTER` environment variable.
-    pub fn from_env() -> Self {
-        ContextOptions {
-            adapter: AdapterChoice::from_env().unwrap_or_default(),
-            packed_f16: std::env::var("WEBATTN_F16").is_ok_and(|v| v == "packed"),
-            variant: std::env::var("WEBATTN_VARIANT")
-                .ok()
-                .and_then(|v| Variant::parse(&v)),
+    /// Defaults, with the adapter, kernel variant and f16 route taken from the environment
+    /// (`WEBATTN_ADAPTER`, `WEBATTN_VARIANT`, `WEBATTN_F16=packed`). An unknown value is an
+    /// error, never ignored.
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let adapter = match var("WEBATTN_ADAPTER") {
+            None => AdapterChoice::Auto,
+            Some(v) => AdapterChoice::parse(&v).ok_or_else(|| {
+                Error::InvalidOption(format!(
+                    "WEBATTN_ADAPTER={v}: not one of auto, software, vulkan, metal, dx12, gl, webgpu"
+                ))
+            })?,
+        };
+        let variant = match var("WEBATTN_VARIANT") {
+            None => None,
+            Some(v) => Some(Variant::parse(&v).ok_or_else(|| {
+                Error::InvalidOption(format!(
+                    "WEBATTN_VARIANT={v}: not one of portable, subgroup, coopmat"
+                ))
+            })?),
+        };
+        let packed_f16 = match var("WEBATTN_F16").as_deref() {
+            None | Some("native") => false,
+            Some("packed") => true,
+            Some(v) => {
+                return Err(Error::InvalidOption(format!(
+                    "WEBATTN_F16={v}: not 'packed' or 'native'"
+                )))
+            }
+        };
+        Ok(ContextOptions {
+            adapter,
+            packed_f16,
+            variant,
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -188,22 +183,45 @@ impl std::fmt::Display for DeviceInfo {
     }
 }
 
-type PipelineKey = (KindId, Entry, Storage, TileConfig);
+/// How many wgpu objects a [`Context`] has created, by type (see
+/// [`Context::objects_created`]). A repeated `record` of one shape into the same buffers
+/// creates none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObjectCounts {
+    /// Buffers (tensors, uniforms, sinks, staging for read-back).
+    pub buffers: u64,
+    /// Bind groups.
+    pub bind_groups: u64,
+    /// Compute pipelines (with their shader modules).
+    pub pipelines: u64,
+}
 
-/// A GPU device ready to run attention: adapter facts, cached pipelines and buffers.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub buffers: AtomicU64,
+    pub bind_groups: AtomicU64,
+    pub pipelines: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A GPU device ready to run attention: adapter facts, cached pipelines and bind groups.
 ///
 /// Create one with [`Context::new`] (it picks the adapter) or wrap an application's device
-/// with [`Context::from_device`]. Pipelines are compiled once per (kind, kernel, dtype,
-/// tiles) and cached, so the attention calls compile nothing after the first use.
+/// with [`Context::from_device`]. Pipelines are compiled once per (pass, kernel, storage,
+/// tiles) and bind groups once per (pass, buffers, parameters), so a repeated call of one
+/// shape creates no wgpu object.
 pub struct Context {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     pub(crate) info: DeviceInfo,
-    forward_layout: wgpu::BindGroupLayout,
-    forward_pipeline_layout: wgpu::PipelineLayout,
-    weights_layout: wgpu::BindGroupLayout,
-    weights_pipeline_layout: wgpu::PipelineLayout,
-    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    pub(crate) pipelines: PipelineCache,
+    pub(crate) binds: BindCache,
+    pub(crate) counters: Counters,
     /// Stand-ins for unused bindings: one read-only, one read-write (never both in a pass).
     pub(crate) dummy_ro: wgpu::Buffer,
     pub(crate) dummy_rw: wgpu::Buffer,
@@ -441,14 +459,11 @@ impl Context {
         };
         if info.max_invocations < TileConfig::WG
             || lim.max_compute_workgroup_size_x < TileConfig::WG
-            || lim.max_storage_buffers_per_shader_stage < 6
         {
             return Err(Error::MissingFeature(format!(
-                "webattn needs 256 invocations per workgroup (x dimension) and 6 storage buffers \
-                 per stage; the device offers {} invocations, {} in x and {} storage buffers",
-                info.max_invocations,
-                lim.max_compute_workgroup_size_x,
-                lim.max_storage_buffers_per_shader_stage
+                "webattn needs 256 invocations per workgroup (x dimension); the device offers {} \
+                 invocations, {} in x",
+                info.max_invocations, lim.max_compute_workgroup_size_x
             )));
         }
         let lost = Arc::new(Mutex::new(None));
@@ -467,51 +482,6 @@ impl Context {
                 }
             }));
         }
-        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let uniform = wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let make_layout = |label, aux_read_only| {
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(label),
-                entries: &[
-                    uniform,
-                    storage(1, true),
-                    storage(2, true),
-                    storage(3, true),
-                    storage(4, false),
-                    storage(5, aux_read_only),
-                    storage(6, true),
-                ],
-            })
-        };
-        let forward_layout = make_layout("webattn forward", false);
-        let weights_layout = make_layout("webattn weights", true);
-        let pl = |bgl: &wgpu::BindGroupLayout| {
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("webattn"),
-                bind_group_layouts: &[Some(bgl)],
-                immediate_size: 0,
-            })
-        };
-        let forward_pipeline_layout = pl(&forward_layout);
-        let weights_pipeline_layout = pl(&weights_layout);
         let dummy = || {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("webattn unused binding"),
@@ -525,11 +495,9 @@ impl Context {
             device,
             queue,
             info,
-            forward_layout,
-            forward_pipeline_layout,
-            weights_layout,
-            weights_pipeline_layout,
-            pipelines: Mutex::new(HashMap::new()),
+            pipelines: PipelineCache::default(),
+            binds: BindCache::default(),
+            counters: Counters::default(),
             dummy_ro,
             dummy_rw,
             lost,
@@ -584,14 +552,34 @@ impl Context {
 
     /// Fails with [`Error::DeviceLost`] once the device is lost, or [`Error::Gpu`] with the
     /// first error the GPU API reported on a device webattn owns.
+    ///
+    /// A GPU error is sticky: every later call fails with it too (results computed after it
+    /// may be stale or unwritten, and must not look valid) until the caller acknowledges it
+    /// with [`Context::take_error`].
     pub fn check(&self) -> Result<()> {
         if let Some(msg) = self.lost.lock().ok().and_then(|g| g.clone()) {
             return Err(Error::DeviceLost(msg));
         }
-        if let Some(msg) = self.gpu_error.lock().ok().and_then(|mut g| g.take()) {
+        if let Some(msg) = self.gpu_error.lock().ok().and_then(|g| g.clone()) {
             return Err(Error::Gpu(msg));
         }
         Ok(())
+    }
+
+    /// Returns and clears the GPU error [`Context::check`] reports, if any. Call it once the
+    /// application has dealt with the error (for example discarded the affected outputs).
+    pub fn take_error(&self) -> Option<String> {
+        self.gpu_error.lock().ok().and_then(|mut g| g.take())
+    }
+
+    /// How many wgpu objects this context has created so far.
+    pub fn objects_created(&self) -> ObjectCounts {
+        let c = &self.counters;
+        ObjectCounts {
+            buffers: c.buffers.load(Ordering::Relaxed),
+            bind_groups: c.bind_groups.load(Ordering::Relaxed),
+            pipelines: c.pipelines.load(Ordering::Relaxed),
+        }
     }
 
     /// How tensors of `dtype` are read on this device.
@@ -602,231 +590,10 @@ impl Context {
         }
     }
 
-    pub(crate) fn pipeline(
-        &self,
-        kind: KindId,
-        entry: Entry,
-        storage: Storage,
-        tiles: TileConfig,
-    ) -> Result<(wgpu::ComputePipeline, &wgpu::BindGroupLayout)> {
-        let layout = match entry {
-            Entry::Forward => &self.forward_layout,
-            Entry::Weights => &self.weights_layout,
-        };
-        let key = (kind, entry, storage, tiles);
-        let mut cache = self
-            .pipelines
-            .lock()
-            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
-        if let Some(p) = cache.get(&key) {
-            return Ok((p.clone(), layout));
-        }
-        let src = shader::source(kind, entry, storage, &tiles);
-        let label = format!("webattn {}/{entry:?}", kind.name());
-        let desc = wgpu::ShaderModuleDescriptor {
-            label: Some(&label),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        };
-        // Runtime checks: buffer bounds checks stay on. Loop bounding is off: naga would add a
-        // counter and a break to every loop, which keeps drivers from unrolling the small
-        // register-block loops (private arrays then live in local memory). Integer-division
-        // guards are off too.
-        // SAFETY: every loop in webattn's shaders has a trip count bounded by constants or by
-        // uniforms (tile counts, Tk); the only run-time divisor is `params.group` = Hq / Hkv,
-        // which the host validates to be >= 1, and i32 arithmetic stays far from overflow
-        // (positions are below 2^31). The shaders are webattn's own, never user input.
-        let checks = wgpu::ShaderRuntimeChecks {
-            bounds_checks: true,
-            ..wgpu::ShaderRuntimeChecks::unchecked()
-        };
-        let module = unsafe { self.device.create_shader_module_trusted(desc, checks) };
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&label),
-                layout: Some(match entry {
-                    Entry::Forward => &self.forward_pipeline_layout,
-                    Entry::Weights => &self.weights_pipeline_layout,
-                }),
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-        cache.insert(key, pipeline.clone());
-        Ok((pipeline, layout))
-    }
-
-    /// Creates an uninitialised tensor (usable as an output of your own kernels).
-    pub fn empty(&self, shape: &[usize], dtype: DType) -> Result<Tensor> {
-        let bytes = self.checked_size(shape, dtype)?;
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("webattn tensor"),
-            size: bytes.max(16).next_multiple_of(4),
-            usage: Self::usage(),
-            mapped_at_creation: false,
-        });
-        Tensor::from_buffer(buffer, shape, dtype)
-    }
-
-    /// Uploads f32 data as an f32 tensor of `shape`.
-    pub fn tensor_f32(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
-        self.upload(shape, DType::F32, data.len(), bytemuck::cast_slice(data))
-    }
-
-    /// Uploads f16 data (the `half` crate) as an f16 tensor of `shape`.
-    pub fn tensor_f16(&self, shape: &[usize], data: &[half::f16]) -> Result<Tensor> {
-        self.upload(shape, DType::F16, data.len(), bytemuck::cast_slice(data))
-    }
-
-    fn usage() -> wgpu::BufferUsages {
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST
-    }
-
-    fn checked_size(&self, shape: &[usize], dtype: DType) -> Result<u64> {
-        let bytes = byte_len(shape, dtype)?;
-        if bytes > self.info.max_buffer {
-            return Err(Error::TensorTooLarge {
-                what: format!("tensor of shape {shape:?}"),
-                size: bytes,
-                limit: self.info.max_buffer,
-            });
-        }
-        Ok(bytes)
-    }
-
-    fn upload(&self, shape: &[usize], dtype: DType, len: usize, bytes: &[u8]) -> Result<Tensor> {
-        self.check()?;
-        let n = byte_len(shape, DType::F32)? / 4;
-        if n != len as u64 {
-            return Err(Error::ShapeMismatch(format!(
-                "shape {shape:?} holds {n} elements but the data has {len}"
-            )));
-        }
-        let size = self.checked_size(shape, dtype)?;
-        let mut padded = bytes.to_vec();
-        padded.resize(size.max(16).next_multiple_of(4) as usize, 0);
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("webattn tensor"),
-                contents: &padded,
-                usage: Self::usage(),
-            });
-        Tensor::from_buffer(buffer, shape, dtype)
-    }
-
-    /// Overwrites a tensor with a repeated f32 bit pattern (tests poison outputs with NaN).
-    pub fn fill_bits(&self, t: &Tensor, bits: u32) {
-        let n = (t.buffer.size() / 4) as usize;
-        self.queue
-            .write_buffer(&t.buffer, 0, bytemuck::cast_slice(&vec![bits; n]));
-    }
-
-    /// Reads a tensor back as raw bytes (exactly `t.byte_len()` of them).
-    pub async fn read_bytes(&self, t: &Tensor) -> Result<Vec<u8>> {
-        self.check()?;
-        let len = t.byte_len();
-        let copy = len.next_multiple_of(4).min(t.buffer.size());
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("webattn read-back"),
-            size: copy.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut enc = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.copy_buffer_to_buffer(&t.buffer, 0, &staging, 0, copy);
-        self.queue.submit([enc.finish()]);
-        let (tx, rx) = oneshot();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            if let Err(e) = self.device.poll(wgpu::PollType::wait_indefinitely()) {
-                self.check()?;
-                return Err(Error::Gpu(format!("waiting for the GPU: {e}")));
-            }
-        }
-        let mapped = rx.await;
-        self.check()?;
-        mapped
-            .map_err(Error::Gpu)?
-            .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?;
-        let data = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("read-back failed: {e:?}")))?[..len as usize]
-            .to_vec();
-        staging.unmap();
-        Ok(data)
-    }
-
-    /// Reads an f32 tensor (or an f16 one, widened) back to the host.
-    pub async fn read_f32(&self, t: &Tensor) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes(t).await?;
-        Ok(match t.dtype {
-            DType::F32 => bytemuck::pod_collect_to_vec(&bytes),
-            DType::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(&bytes)
-                .into_iter()
-                .map(f32::from)
-                .collect(),
-        })
-    }
-
-    /// Blocking form of [`Context::read_f32`] (not on wasm).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_f32_blocking(&self, t: &Tensor) -> Result<Vec<f32>> {
-        pollster::block_on(self.read_f32(t))
-    }
-
     /// Submits command buffers on the queue (after checking the device is alive).
     pub fn submit(&self, encoder: wgpu::CommandEncoder) -> Result<()> {
         self.check()?;
         self.queue.submit([encoder.finish()]);
         Ok(())
-    }
-}
-
-// A one-shot channel whose receiver is a future: map_async's callback sends, the reader awaits.
-struct Slot<T> {
-    value: Option<T>,
-    waker: Option<Waker>,
-}
-
-struct Sender<T>(Arc<Mutex<Slot<T>>>);
-struct Receiver<T>(Arc<Mutex<Slot<T>>>);
-
-fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
-    let s = Arc::new(Mutex::new(Slot {
-        value: None,
-        waker: None,
-    }));
-    (Sender(s.clone()), Receiver(s))
-}
-
-impl<T> Sender<T> {
-    fn send(self, v: T) {
-        if let Ok(mut g) = self.0.lock() {
-            g.value = Some(v);
-            if let Some(w) = g.waker.take() {
-                w.wake();
-            }
-        }
-    }
-}
-
-impl<T> Future for Receiver<T> {
-    type Output = std::result::Result<T, String>;
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        match self.0.lock() {
-            Ok(mut g) => match g.value.take() {
-                Some(v) => Poll::Ready(Ok(v)),
-                None => {
-                    g.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            },
-            Err(_) => Poll::Ready(Err("read-back state poisoned".into())),
-        }
     }
 }

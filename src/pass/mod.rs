@@ -1,0 +1,92 @@
+//! Passes as values. A [`Pass`] owns everything about one GPU pass that is not a kind's maths:
+//! its bindings (the contract's slot list, from which the bind-group layout and the WGSL
+//! declarations are derived), the shared WGSL it assembles before a kind's kernel, its
+//! dispatch grid and how its work splits into chunks when buffers exceed the device's
+//! storage-binding limit. The pipeline cache and the recorder in `crate::gpu` only see
+//! passes, never kinds.
+//!
+//! Adding a pass: see docs/ARCHITECTURE.md ("How to add a pass").
+
+use crate::contract::{Binding, Params};
+use crate::dtype::DType;
+use crate::shader::{Storage, TileConfig};
+use crate::shape::Shape;
+
+pub(crate) mod forward;
+pub(crate) mod weights;
+
+/// Names a pass (the file name of a kind's kernel, `shaders/<kind>/<pass>.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PassId {
+    /// The tiled forward kernel: o, plus lse or rem.
+    Forward,
+    /// The kernel that materialises the attention weights A.
+    Weights,
+}
+
+impl PassId {
+    /// Every pass.
+    pub const ALL: [PassId; 2] = [PassId::Forward, PassId::Weights];
+
+    /// The file name of a kind's kernel for this pass.
+    pub fn name(self) -> &'static str {
+        match self {
+            PassId::Forward => "forward",
+            PassId::Weights => "weights",
+        }
+    }
+
+    /// The pass's descriptor.
+    pub(crate) fn pass(self) -> &'static Pass {
+        match self {
+            PassId::Forward => &forward::PASS,
+            PassId::Weights => &weights::PASS,
+        }
+    }
+}
+
+/// How much of a binding's buffer one unit (batch, query head) of work uses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Extent {
+    /// Bound whole: the parameter block, sinks, unused slots.
+    Whole,
+    /// `bytes` per unit, indexed by query unit or (`kv`) by kv unit; `elem` is the byte size of
+    /// the element the kernel indexes with, and `base` stores the first bound element's index
+    /// into the parameter block.
+    PerUnit {
+        bytes: u64,
+        kv: bool,
+        elem: u64,
+        base: fn(&mut Params, u32),
+    },
+}
+
+/// One GPU pass.
+pub(crate) struct Pass {
+    /// Which pass.
+    pub id: PassId,
+    /// The bindings; slot = index. Slot 0 is always the parameter block.
+    pub bindings: &'static [Binding],
+    /// The shared WGSL snippets (after the generated declarations, before the kind's kernel).
+    pub snippets: fn(&TileConfig, Storage) -> Vec<&'static str>,
+    /// Query rows one workgroup owns: the grid is ceil(Tq / rows) x units-of-the-chunk.
+    pub rows_per_workgroup: fn(&TileConfig) -> u32,
+    /// Per binding, the extent one unit uses (the chunk planner splits units over bindings).
+    pub extents: fn(&Shape, DType) -> Vec<Extent>,
+}
+
+/// Bytes per unit of a tensor with `elems_per_unit` elements.
+pub(crate) fn tensor_extent(
+    elems_per_unit: usize,
+    dtype: DType,
+    kv: bool,
+    base: fn(&mut Params, u32),
+) -> Extent {
+    Extent::PerUnit {
+        bytes: elems_per_unit as u64 * dtype.size() as u64,
+        kv,
+        // Kernels index tensors by 4-element items (vec4 or packed vec2<u32>).
+        elem: 4 * dtype.size() as u64,
+        base,
+    }
+}
