@@ -1,10 +1,9 @@
 //! Every error variant, produced on purpose: bad input gets a typed error, never a panic.
 
 use crate::ctx;
+use crate::ctx_with;
 use crate::matrix::shape;
-use webattn::{
-    AdapterChoice, Attention, Context, ContextOptions, DType, Error, Kind, Shape, SoftmaxOptions,
-};
+use webattn::{AdapterChoice, Attention, Context, ContextOptions, DType, Error, Shape};
 
 fn f32s(n: usize) -> Vec<f32> {
     (0..n).map(|i| (i % 7) as f32 * 0.1 + 0.05).collect()
@@ -54,6 +53,8 @@ fn shape_mismatches() {
     assert!(matches!(e, Err(Error::ShapeMismatch(_))));
     let zero = Shape { q_len: 0, ..s };
     assert!(matches!(zero.validate(), Err(Error::ShapeMismatch(_))));
+    // Tk = 0 is an empty cache: valid (SPEC.md).
+    assert!(s.with_kv_len(0).validate().is_ok());
     // Preallocated output of the wrong shape.
     let out = c
         .alloc_output(
@@ -105,12 +106,8 @@ fn unsupported_head_dims() {
 #[test]
 fn tensor_too_large() {
     // One (batch, kv head) group larger than the storage-binding limit cannot be split.
-    let c = Context::new_blocking(ContextOptions {
-        max_binding_size: Some(4096),
-        ..ContextOptions::from_env()
-    })
-    .unwrap();
-    let s = shape(1, 2, 1, 64, 64, 32, 32); // q of one group: 2 x 64 x 32 x 4 = 16 KiB
+    let c = ctx_with(|o| o.max_binding_size = Some(4096));
+    let s = shape(1, 2, 1, 64, 64, 32, 32); // q of one unit: 64 x 32 x 4 = 8 KiB
     let (q, k, v) = tensors(&c, &s);
     let e = c.run(&Attention::softmax(), &q, &k, &v);
     assert!(matches!(e, Err(Error::TensorTooLarge { .. })), "{e:?}");
@@ -126,20 +123,18 @@ fn tensor_too_large() {
 fn missing_feature() {
     // Forcing the cooperative-matrix (tensor-core) variant on an adapter without it.
     if ctx().info().cooperative_matrix.is_empty() {
-        let e = Context::new_blocking(ContextOptions {
-            variant: Some(webattn::Variant::CoopMatrix),
-            ..ContextOptions::from_env()
-        });
+        let mut o = ContextOptions::from_env().unwrap();
+        o.variant = Some(webattn::Variant::CoopMatrix);
+        let e = Context::new_blocking(o);
         assert!(matches!(e, Err(Error::MissingFeature(_))), "{e:?}");
         assert!(e.unwrap_err().to_string().contains("cooperative"));
     }
     // Forcing the subgroup variant where subgroups are narrower than a 16-lane row (lavapipe).
     let i = ctx().info();
     if !i.subgroups || i.subgroup_sizes.0 < 16 {
-        let e = Context::new_blocking(ContextOptions {
-            variant: Some(webattn::Variant::Subgroup),
-            ..ContextOptions::from_env()
-        });
+        let mut o = ContextOptions::from_env().unwrap();
+        o.variant = Some(webattn::Variant::Subgroup);
+        let e = Context::new_blocking(o);
         assert!(matches!(e, Err(Error::MissingFeature(_))), "{e:?}");
     }
 }
@@ -170,18 +165,14 @@ fn invalid_options() {
     let bad = [
         Attention::softmax().scale(f32::NAN),
         Attention::softmax().window(0),
-        Attention::of(Kind::Softmax(SoftmaxOptions {
-            causal: false,
-            sinks: Some(vec![0.0]),
-        })),
-        Attention::of(Kind::Softmax(SoftmaxOptions {
-            causal: false,
-            sinks: Some(vec![0.0, f32::INFINITY]),
-        })),
-        Attention::of(Kind::Sigmoid(webattn::SigmoidOptions {
-            bias: webattn::SigmoidBias::Value(f32::NAN),
-            ..Default::default()
-        })),
+        Attention::softmax().sinks(vec![0.0]),
+        Attention::softmax().sinks(vec![0.0, f32::INFINITY]),
+        Attention::sigmoid().bias(webattn::SigmoidBias::Value(f32::NAN)),
+        // Builder options that do not apply to the kind are errors, not silent no-ops.
+        Attention::stick_breaking().causal(false),
+        Attention::sigmoid().sinks(vec![0.0, 0.0]),
+        Attention::softmax().attend_current(true),
+        Attention::stick_breaking().normalize(true),
     ];
     for attn in bad {
         let e = c.run(&attn, &q, &k, &v);
@@ -220,7 +211,7 @@ fn no_adapter() {
 #[test]
 fn gpu_errors_are_reported_not_panicked() {
     // A destroyed input buffer makes the submit invalid: the next call reports Error::Gpu.
-    let c = Context::new_blocking(ContextOptions::from_env()).unwrap();
+    let c = ctx_with(|_| {});
     let s = shape(1, 1, 1, 4, 4, 16, 16);
     let (q, k, v) = tensors(&c, &s);
     q.buffer().destroy();
@@ -233,7 +224,7 @@ fn gpu_errors_are_reported_not_panicked() {
 
 #[test]
 fn device_lost_is_an_error() {
-    let c = Context::new_blocking(ContextOptions::from_env()).unwrap();
+    let c = ctx_with(|_| {});
     let s = shape(1, 1, 1, 4, 4, 16, 16);
     let (q, k, v) = tensors(&c, &s);
     c.device().destroy();

@@ -8,17 +8,11 @@ use std::sync::OnceLock;
 use crate::matrix::{shape, variants};
 use crate::{ctx, errors, Rng};
 use half::f16;
-use webattn::{Context, ContextOptions, Shape, Storage};
+use webattn::{Context, Shape, Storage};
 
 fn packed() -> &'static Context {
     static C: OnceLock<Context> = OnceLock::new();
-    C.get_or_init(|| {
-        Context::new_blocking(ContextOptions {
-            packed_f16: true,
-            ..ContextOptions::from_env()
-        })
-        .expect("adapter")
-    })
+    C.get_or_init(|| crate::ctx_with(|o| o.packed_f16 = true))
 }
 
 fn check_f16(c: &Context, s: &Shape, tag: &str) -> f64 {

@@ -2,10 +2,7 @@
 
 use crate::matrix::shape;
 use crate::{ctx, Rng};
-use webattn::{
-    Attention, DType, Kind, Remainder, SigmoidBias, SigmoidOptions, SoftmaxOptions,
-    StickBreakingOptions,
-};
+use webattn::{Attention, DType, SigmoidBias};
 
 #[test]
 fn stick_breaking_weights_and_remainder_sum_to_one() {
@@ -13,10 +10,7 @@ fn stick_breaking_weights_and_remainder_sum_to_one() {
     let s = shape(1, 4, 2, 45, 45, 32, 32);
     let mut rng = Rng(crate::seed("sb sum"));
     for attend_current in [false, true] {
-        let attn = Attention::of(Kind::StickBreaking(StickBreakingOptions {
-            attend_current,
-            remainder: Remainder::Drop,
-        }));
+        let attn = Attention::stick_breaking().attend_current(attend_current);
         let q = rng.vec(s.q().iter().product(), 2.0);
         let k = rng.vec(s.k().iter().product(), 2.0);
         let v = rng.vec(s.v().iter().product(), 1.0);
@@ -42,11 +36,9 @@ fn sigmoid_with_bias_minus_infinity_gives_zero() {
         rng.vec(s.v().iter().product(), 1.0),
     );
     for causal in [false, true] {
-        let attn = Attention::of(Kind::Sigmoid(SigmoidOptions {
-            causal,
-            bias: SigmoidBias::Value(f32::NEG_INFINITY),
-            normalize: false,
-        }));
+        let attn = Attention::sigmoid()
+            .causal(causal)
+            .bias(SigmoidBias::Value(f32::NEG_INFINITY));
         let out = pollster::block_on(c.attention_f32(&attn, &s, &q, &k, &v)).unwrap();
         assert!(out.o.iter().all(|&x| x == 0.0), "bias -inf must give o = 0");
     }
@@ -64,10 +56,7 @@ fn softmax_rows_with_a_sink_sum_to_one_minus_the_sink_share() {
     );
     let sinks = vec![2.0f32, -1.0, 20.0];
     for causal in [false, true] {
-        let attn = Attention::of(Kind::Softmax(SoftmaxOptions {
-            causal,
-            sinks: Some(sinks.clone()),
-        }));
+        let attn = Attention::softmax().causal(causal).sinks(sinks.clone());
         let a = pollster::block_on(c.weights_f32(&attn, &s, &q, &k, &v)).unwrap();
         let lse = pollster::block_on(c.attention_f32(&attn, &s, &q, &k, &v))
             .unwrap()
@@ -93,7 +82,7 @@ fn outputs_are_written_in_place_of_poison() {
     let attn = Attention::softmax();
     let out = c.alloc_output(&attn, &s, DType::F32).unwrap();
     c.fill_bits(&out.o, 0x7fc0_0000);
-    let mut rng = Rng(3);
+    let mut rng = Rng(crate::seed("poison"));
     let q = c
         .tensor_f32(&s.q(), &rng.vec(s.q().iter().product(), 1.0))
         .unwrap();

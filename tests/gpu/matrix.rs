@@ -1,10 +1,7 @@
 //! The correctness matrix: kinds x options x shapes against the f64 reference.
 
 use crate::{check, check_amp, check_weights, ctx, Rng};
-use webattn::{
-    Attention, Kind, Remainder, Shape, SigmoidBias, SigmoidOptions, SoftmaxOptions,
-    StickBreakingOptions,
-};
+use webattn::{Attention, Shape};
 
 pub fn shape(b: usize, hq: usize, hkv: usize, tq: usize, tk: usize, d: usize, dv: usize) -> Shape {
     Shape {
@@ -18,72 +15,9 @@ pub fn shape(b: usize, hq: usize, hkv: usize, tq: usize, tk: usize, d: usize, dv
     }
 }
 
-/// Every option combination worth a kernel path, for a given shape (sinks need Hq).
-pub fn variants(s: &Shape) -> Vec<(&'static str, Attention)> {
-    let sinks: Vec<f32> = (0..s.q_heads).map(|h| 0.5 * h as f32 - 1.0).collect();
-    vec![
-        ("softmax", Attention::softmax()),
-        ("softmax causal", Attention::softmax().causal(true)),
-        (
-            "softmax causal window",
-            Attention::softmax().causal(true).window(7),
-        ),
-        ("softmax window", Attention::softmax().window(5)),
-        (
-            "softmax causal sink",
-            Attention::of(Kind::Softmax(SoftmaxOptions {
-                causal: true,
-                sinks: Some(sinks.clone()),
-            })),
-        ),
-        (
-            "softmax sink",
-            Attention::of(Kind::Softmax(SoftmaxOptions {
-                causal: false,
-                sinks: Some(sinks),
-            })),
-        ),
-        ("sigmoid -ln n", Attention::sigmoid()),
-        (
-            "sigmoid causal b=0",
-            Attention::of(Kind::Sigmoid(SigmoidOptions {
-                causal: true,
-                bias: SigmoidBias::Value(0.0),
-                normalize: false,
-            })),
-        ),
-        (
-            "sigmoid causal normalized",
-            Attention::of(Kind::Sigmoid(SigmoidOptions {
-                causal: true,
-                bias: SigmoidBias::Value(0.3),
-                normalize: true,
-            })),
-        ),
-        (
-            "sigmoid causal window",
-            Attention::sigmoid().causal(true).window(6),
-        ),
-        ("stick-breaking", Attention::stick_breaking()),
-        (
-            "stick-breaking attend_current",
-            Attention::of(Kind::StickBreaking(StickBreakingOptions {
-                attend_current: true,
-                remainder: Remainder::Drop,
-            })),
-        ),
-        (
-            "stick-breaking rem->current",
-            Attention::of(Kind::StickBreaking(StickBreakingOptions {
-                attend_current: false,
-                remainder: Remainder::ToCurrent,
-            })),
-        ),
-        (
-            "stick-breaking window",
-            Attention::stick_breaking().window(9),
-        ),
-    ]
+/// Every registered kind's option sets for a shape (the crate's shared option matrix).
+pub fn variants(s: &Shape) -> Vec<(String, Attention)> {
+    webattn::testing::option_matrix(s)
 }
 
 fn lengths() -> Vec<usize> {
@@ -164,15 +98,18 @@ fn extreme_logits_stay_finite_and_exact() {
 }
 
 #[test]
-fn extreme_random_logits_stay_finite() {
-    // Random inputs scaled to logits near +-1e4. f32 cannot hold such a z to better than
-    // about 5e-4 absolute, and near-ties between two logits turn that into output error
-    // (the problem is ill-conditioned there), so the bound is 1e-3: what matters is that
-    // nothing overflows.
+fn extreme_random_logits_meet_the_f32_floor() {
+    // Random inputs scaled to logits near +-1e4 (and 1e3). f32 cannot hold such a z to better
+    // than about 5e-4 absolute, and near-ties between two logits turn that into output error
+    // (the problem is ill-conditioned there). SPEC.md section 6: the GPU's error must be at
+    // most max(1e-5, 2 * e32), e32 being the error of a plain f32 computation on the same
+    // inputs; both are reported on failure.
     let s = shape(1, 2, 2, 40, 40, 64, 64);
-    for (name, attn) in variants(&s) {
-        let attn = attn.scale(3.0e4);
-        check_amp(&attn, &s, &format!("{name} logits~1e4"), 1.0, 1e-3);
+    for scale in [200.0, 3.0e4] {
+        for (name, attn) in variants(&s) {
+            let attn = attn.scale(scale);
+            check_amp(&attn, &s, &format!("{name} scale {scale}"), 1.0, 1e-5);
+        }
     }
 }
 
@@ -180,10 +117,9 @@ fn extreme_random_logits_stay_finite() {
 fn sink_logit_of_twenty() {
     let s = shape(1, 3, 3, 19, 19, 32, 32);
     for causal in [false, true] {
-        let attn = Attention::of(Kind::Softmax(SoftmaxOptions {
-            causal,
-            sinks: Some(vec![20.0, 0.0, -3.0]),
-        }));
+        let attn = Attention::softmax()
+            .causal(causal)
+            .sinks(vec![20.0, 0.0, -3.0]);
         check(&attn, &s, "sink 20");
     }
 }
@@ -215,11 +151,7 @@ fn weights_match_the_reference() {
 fn work_split_over_heads_when_bindings_are_small() {
     // A context that pretends storage bindings hold only 16 KiB: q and o (144 KiB each, 12 KiB
     // per GQA group) must be split over (batch, head) groups and still be exact.
-    let c = webattn::Context::new_blocking(webattn::ContextOptions {
-        max_binding_size: Some(16 * 1024),
-        ..webattn::ContextOptions::from_env()
-    })
-    .unwrap();
+    let c = crate::ctx_with(|o| o.max_binding_size = Some(16 * 1024));
     let s = shape(4, 6, 3, 48, 48, 32, 32);
     let mut rng = Rng(crate::seed("split"));
     let q = rng.vec(s.q().iter().product(), 1.0);
@@ -248,11 +180,7 @@ fn work_split_over_heads_when_bindings_are_small() {
 fn small_workgroup_memory_tiles() {
     // The tiles a browser with WebGPU's default 16 KiB gets (32 x 32), and the smallest (16 x 16).
     for (cap, bq) in [(16384u32, 32u32), (7000, 16)] {
-        let c = webattn::Context::new_blocking(webattn::ContextOptions {
-            max_workgroup_storage: Some(cap),
-            ..webattn::ContextOptions::from_env()
-        })
-        .unwrap();
+        let c = crate::ctx_with(|o| o.max_workgroup_storage = Some(cap));
         let t = c.tile_config(64, 64).unwrap();
         assert_eq!(t.bq, bq, "{t:?}");
         assert!(t.workgroup_bytes() <= cap);
@@ -286,16 +214,10 @@ fn windows_of_tk_or_more_mask_nothing() {
     let mut rng = Rng(crate::seed("huge window"));
     let (q, k, v) = rng.qkv(&s);
     for (name, attn) in variants(&s) {
-        let plain = Attention {
-            window: None,
-            ..attn.clone()
-        };
+        let plain = attn.clone().with_window(None);
         let want = webattn::reference(&plain, &s, &q, &k, &v).unwrap();
         for w in [33u32, 34, 1 << 30, (1 << 31) - 1, 1 << 31, u32::MAX] {
-            let wa = Attention {
-                window: Some(w),
-                ..attn.clone()
-            };
+            let wa = attn.clone().window(w);
             let got = pollster::block_on(c.attention_f32(&wa, &s, &q, &k, &v)).unwrap();
             let (rel, _) = crate::errors(&got.o, &want.o);
             assert!(
