@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-cargo build --release --quiet
+cargo build --release --quiet --features cli
 ./target/release/webattn info
 ./target/release/webattn check "$@"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every test: formatting, lints, the naga shader validation, the GPU tests on the software
-# adapter (lavapipe) or a real GPU, the Metal/DX12/WebGPU cross checks, and the browser tests.
+# Every test: repository hygiene, formatting, lints, packaging, the Metal/DX12/WebGPU cross
+# checks, the naga shader validation and contract test, the GPU tests on the software adapter
+# (lavapipe) or a real GPU, the CLI tests, and the browser tests. Seeds are fresh on every run
+# and printed with any failure (WEBATTN_SEED=N replays one).
 set -euo pipefail
 export CARGO_TERM_COLOR=never
 cd "$(dirname "$0")/.."
@@ -8,18 +10,29 @@ bash scripts/setup.sh --all
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 step() { echo; echo "== $*"; }
 
+step "file names (Windows-reserved names fail)"; bash scripts/check-names.sh
 step "cargo fmt --check";  cargo fmt --all -- --check
-step "cargo clippy";       cargo clippy --all-targets -- -D warnings
+step "cargo clippy";       cargo clippy --all-targets --features cli -- -D warnings
 step "cargo clippy (wasm32 bindings)"
-cargo clippy --quiet --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
+cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
 step "cross checks: Metal (aarch64-apple-darwin), DX12 (x86_64-pc-windows-msvc), WebGPU (wasm32)"
 cargo check --quiet --lib --target aarch64-apple-darwin
 cargo check --quiet --lib --target x86_64-pc-windows-msvc
 cargo check --quiet --lib --target wasm32-unknown-unknown
+step "cargo package (the crate builds from its package; no warnings)"
+pkg_log=$(mktemp)
+cargo package --allow-dirty 2>&1 | tee "$pkg_log" | grep -vE '^\s+(Compiling|Packaging|Packaged|Verifying|Updating|Locking|Archiving|Finished)' || true
+if grep -qE '^(warning|error)' "$pkg_log"; then
+  echo "cargo package printed warnings or errors" >&2; exit 1
+fi
+rm -f "$pkg_log"
+if [ -x web/pack-check.sh ]; then
+  step "npm pack (the browser package has what web/README.md says)"; web/pack-check.sh
+fi
 log=$(mktemp)
-step "cargo test (shader validation, GPU against the f64 reference, errors, properties, CLI, docs)"
-cargo test --all-targets 2>&1 | tee -a "$log"
-cargo test --doc 2>&1 | tee -a "$log"
+step "cargo test (shader validation, contract, GPU against the f64 reference, errors, properties, CLI, docs)"
+cargo test --all-targets --features cli 2>&1 | tee -a "$log"
+cargo test --doc --features cli 2>&1 | tee -a "$log"
 if [ -x web/test.sh ]; then
   step "browser tests (headless Chromium, WebGPU on SwiftShader)"
   web/test.sh 2>&1 | tee -a "$log"
