@@ -4,8 +4,10 @@
 
 mod calls;
 mod context;
+mod options;
 mod pipelines;
 mod record;
 mod tensors;
 
-pub use context::{AdapterChoice, Context, ContextOptions, DeviceInfo, ObjectCounts};
+pub use context::{Context, ObjectCounts};
+pub use options::{AdapterChoice, ContextOptions, DeviceInfo};

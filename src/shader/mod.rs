@@ -1,0 +1,362 @@
+//! Assembly of the WGSL kernels: a generated header (tile constants, the contract's
+//! `struct Params`, flags and the pass's binding declarations, see [`crate::contract`]), then
+//! the pass's shared snippets of `shaders/common/`, then one kind's kernel
+//! `shaders/<kind>/<pass>.wgsl`.
+//!
+//! Each kernel file is one source of truth; nothing here rewrites WGSL beyond prepending
+//! generated declarations, so what naga validates in the tests is exactly what the GPU runs.
+
+use crate::contract::{self, Access, Elem, Params};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::pass::PassId;
+
+/// A family of forward kernels. All compute the same function; they differ in the hardware
+/// features they use. [`crate::Context`] picks the fastest the device supports unless one is
+/// forced ([`crate::ContextOptions::variant`] or `WEBATTN_VARIANT=portable|subgroup|coopmat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// Core WebGPU only: workgroup-memory tiles, no subgroups, no extensions. Runs everywhere.
+    Portable,
+    /// Row reductions and broadcasts through subgroup operations (`SUBGROUP`).
+    Subgroup,
+    /// Cooperative matrices (tensor cores) for QK^T and PV (`EXPERIMENTAL_COOPERATIVE_MATRIX`).
+    CoopMatrix,
+}
+
+impl Variant {
+    /// Every variant.
+    pub const ALL: [Variant; 3] = [Variant::Portable, Variant::Subgroup, Variant::CoopMatrix];
+
+    /// Parses `portable`, `subgroup` or `coopmat`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "portable" => Some(Variant::Portable),
+            "subgroup" | "subgroups" => Some(Variant::Subgroup),
+            "coopmat" | "coop-matrix" | "cooperative-matrix" => Some(Variant::CoopMatrix),
+            _ => None,
+        }
+    }
+
+    /// The name [`Variant::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Portable => "portable",
+            Variant::Subgroup => "subgroup",
+            Variant::CoopMatrix => "coopmat",
+        }
+    }
+}
+
+/// How tensors are stored and read by a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Storage {
+    /// f32 tensors.
+    F32,
+    /// f16 tensors read as `vec4<f16>` (needs `SHADER_F16`).
+    F16,
+    /// f16 tensors read packed, two halves per `u32` (`unpack2x16float`): core WebGPU only.
+    F16Packed,
+}
+
+impl Storage {
+    /// The element type of the tensors.
+    pub fn dtype(self) -> DType {
+        match self {
+            Storage::F32 => DType::F32,
+            Storage::F16 | Storage::F16Packed => DType::F16,
+        }
+    }
+}
+
+/// Tile sizes of the forward kernels, chosen per head dim and device (see
+/// [`TileConfig::choose`] and [`TileConfig::choose_coop`]). The weights kernels use `WG` rows
+/// per workgroup.
+///
+/// They are generated WGSL `const`s, not pipeline-overridable constants: WGSL `override`
+/// values cannot size the private register arrays the kernels are built on, so each tile
+/// shape is its own (cached) pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TileConfig {
+    /// Which variant's phases A and C the forward kernel uses.
+    pub variant: Variant,
+    /// Query/key head dim D.
+    pub d: u32,
+    /// Value head dim Dv.
+    pub dv: u32,
+    /// Query rows per workgroup (a multiple of 16).
+    pub bq: u32,
+    /// Keys per tile (a multiple of 16).
+    pub bk: u32,
+    /// Portable: columns of Q and K staged per chunk in phase A (a multiple of 4).
+    /// Cooperative-matrix: 0.
+    pub dc: u32,
+    /// Portable: keys of V staged per chunk in phase C (a multiple of 4 dividing `bk`).
+    /// Cooperative-matrix: 0.
+    pub vk: u32,
+    /// Cooperative-matrix: padding of the workgroup-memory rows against bank conflicts
+    /// (2: every tile; 1: the f16 tiles only; 0: none). Portable: 0.
+    pub pad: u32,
+    /// Cooperative-matrix: the largest subgroup size the device may use (it sizes each
+    /// subgroup's share of output blocks). Portable: 0.
+    pub sg_max: u32,
+}
+
+impl TileConfig {
+    /// Invocations per workgroup (a 16 x 16 grid).
+    pub const WG: u32 = 256;
+
+    /// Picks the largest portable tiles whose workgroup memory fits `wg_mem` bytes, from
+    /// 64 x 64 (DC 32) down to 16 x 16 (DC 4); then the largest V chunk that fits. The
+    /// subgroup variant uses the same tiles ([`TileConfig::with_variant`]).
+    pub fn choose(d: usize, dv: usize, wg_mem: u32) -> Result<Self> {
+        let ok = |x: usize| x.is_multiple_of(4) && (4..=256).contains(&x);
+        if !ok(d) || !ok(dv) {
+            return Err(Error::UnsupportedHeadDim { d, dv });
+        }
+        let (d, dv) = (d as u32, dv as u32);
+        let candidates = [
+            (64, 64, 32),
+            (64, 64, 16),
+            (64, 32, 16),
+            (32, 32, 16),
+            (32, 32, 8),
+            (16, 16, 8),
+            (16, 16, 4),
+        ];
+        for (bq, bk, dc) in candidates {
+            let mut vk = bk;
+            while vk >= 4 {
+                let t = TileConfig {
+                    variant: Variant::Portable,
+                    d,
+                    dv,
+                    bq,
+                    bk,
+                    dc,
+                    vk,
+                    pad: 0,
+                    sg_max: 0,
+                };
+                if t.workgroup_bytes() <= wg_mem {
+                    return Ok(t);
+                }
+                vk /= 2;
+            }
+        }
+        Err(Error::TensorTooLarge {
+            what: format!("workgroup memory for head dims D={d}, Dv={dv}"),
+            size: TileConfig {
+                variant: Variant::Portable,
+                d,
+                dv,
+                bq: 16,
+                bk: 16,
+                dc: 4,
+                vk: 1,
+                pad: 0,
+                sg_max: 0,
+            }
+            .workgroup_bytes() as u64,
+            limit: wg_mem as u64,
+        })
+    }
+
+    /// The same tiles for another variant of phases A and C that shares the portable layout
+    /// (portable or subgroup).
+    pub fn with_variant(self, variant: Variant) -> Self {
+        TileConfig { variant, ..self }
+    }
+
+    /// Tiles of the cooperative-matrix variant (`BK` = 64 keys; BQ = 64, 32 or 16 rows, with
+    /// as much padding as fits), or `None` where it cannot run: head dims that are not
+    /// multiples of 16, or no tile fits `wg_mem` bytes of workgroup memory.
+    ///
+    /// `sg_max` is the largest subgroup size the device may use (a power of two, 1 to 256).
+    pub fn choose_coop(d: usize, dv: usize, wg_mem: u32, sg_max: u32) -> Option<Self> {
+        let ok = |x: usize| x.is_multiple_of(16) && (16..=256).contains(&x);
+        if !ok(d) || !ok(dv) || !sg_max.is_power_of_two() || sg_max > Self::WG {
+            return None;
+        }
+        let candidates = [
+            (64, 2),
+            (64, 1),
+            (32, 2),
+            (32, 1),
+            (16, 2),
+            (16, 1),
+            (16, 0),
+        ];
+        candidates.into_iter().find_map(|(bq, pad)| {
+            let t = TileConfig {
+                variant: Variant::CoopMatrix,
+                d: d as u32,
+                dv: dv as u32,
+                bq,
+                bk: 64,
+                dc: 0,
+                vk: 0,
+                pad,
+                sg_max,
+            };
+            (t.workgroup_bytes() <= wg_mem).then_some(t)
+        })
+    }
+
+    fn stage_vec4s(&self) -> u32 {
+        ((self.bq + self.bk) * (self.dc / 4 + 1)).max(self.vk * self.dv / 4)
+    }
+
+    // Cooperative-matrix row strides: (QS, KVS, PS) in halves, PT in floats.
+    fn coop_strides(&self) -> (u32, u32, u32, u32) {
+        let h = if self.pad >= 1 { 8 } else { 0 };
+        let f = if self.pad >= 2 { 4 } else { 0 };
+        (
+            self.d + h,
+            self.d.max(self.dv) + h,
+            self.bk + h,
+            self.bk + f,
+        )
+    }
+
+    /// Workgroup memory the forward kernels use, in bytes.
+    pub fn workgroup_bytes(&self) -> u32 {
+        let stats = (3 + 16) * 4 * self.bq;
+        match self.variant {
+            Variant::CoopMatrix => {
+                let (qs, kvs, ps, pt) = self.coop_strides();
+                2 * self.bq * qs + 2 * self.bk * kvs + 2 * self.bq * ps + 4 * self.bq * pt + stats
+            }
+            _ => 16 * self.stage_vec4s() + 4 * self.bq * self.bk + stats,
+        }
+    }
+
+    fn header(&self, storage: Storage) -> String {
+        let mut s = String::new();
+        if storage == Storage::F16 {
+            s += "enable f16;\n";
+        }
+        if self.variant == Variant::CoopMatrix {
+            s += "enable wgpu_cooperative_matrix;\n";
+        }
+        s += "// generated by webattn::shader\n";
+        let common = [
+            ("HEAD_D", self.d),
+            ("HEAD_DV", self.dv),
+            ("BQ", self.bq),
+            ("BK", self.bk),
+            ("WG", Self::WG),
+            ("RA", self.bq / 16),
+            ("RB", self.bk / 16),
+            ("VC", (self.dv / 4).div_ceil(16)),
+        ];
+        for (name, v) in common {
+            s += &format!("const {name}: u32 = {v}u;\n");
+        }
+        if self.variant == Variant::CoopMatrix {
+            let (qs, kvs, ps, pt) = self.coop_strides();
+            let blocks = (self.bq / 16) * (self.dv / 16);
+            let ob = blocks.div_ceil(Self::WG / self.sg_max.max(1));
+            let coop = [
+                ("QS", qs),
+                ("KVS", kvs),
+                ("PS", ps),
+                ("PT", pt),
+                ("DVB", self.dv / 16),
+                ("OB", ob),
+                ("VPRE", (self.bk * self.dv / 4).div_ceil(Self::WG)),
+            ];
+            for (name, v) in coop {
+                s += &format!("const {name}: u32 = {v}u;\n");
+            }
+            return s;
+        }
+        let c = [
+            ("DC4", self.dc / 4),
+            ("NDC", self.d.div_ceil(self.dc)),
+            ("KS", self.dc / 4 + 1),
+            ("VK", self.vk),
+            ("STAGE4", self.stage_vec4s()),
+        ];
+        for (name, v) in c {
+            s += &format!("const {name}: u32 = {v}u;\n");
+        }
+        s
+    }
+}
+
+/// The shared WGSL snippets of `shaders/common/` (see each file's opening comment).
+pub(crate) mod snippets {
+    use super::Storage;
+
+    pub const PARAMS: &str = include_str!("../../shaders/common/params.wgsl");
+    pub const TILE: &str = include_str!("../../shaders/common/tile.wgsl");
+    pub const TILE_PORTABLE: &str = include_str!("../../shaders/common/tile_portable.wgsl");
+    pub const TILE_COOP: &str = include_str!("../../shaders/common/tile_coop.wgsl");
+    pub const LANES_PLAIN: &str = include_str!("../../shaders/common/lanes_plain.wgsl");
+    pub const LANES_SUBGROUP: &str = include_str!("../../shaders/common/lanes_subgroup.wgsl");
+    pub const WEIGHTS: &str = include_str!("../../shaders/common/weights.wgsl");
+
+    /// The load functions of q, k, v for a storage type.
+    pub fn load(storage: Storage) -> &'static str {
+        match storage {
+            Storage::F32 => include_str!("../../shaders/common/storage_f32.wgsl"),
+            Storage::F16 => include_str!("../../shaders/common/storage_f16.wgsl"),
+            Storage::F16Packed => include_str!("../../shaders/common/storage_f16_packed.wgsl"),
+        }
+    }
+
+    /// The store function of o for a storage type.
+    pub fn store(storage: Storage) -> &'static str {
+        match storage {
+            Storage::F32 => include_str!("../../shaders/common/out_f32.wgsl"),
+            Storage::F16 => include_str!("../../shaders/common/out_f16.wgsl"),
+            Storage::F16Packed => include_str!("../../shaders/common/out_f16_packed.wgsl"),
+        }
+    }
+}
+
+/// The generated declarations of a pass: the contract's struct and flags, then one
+/// `@group(0) @binding(i)` per binding of the pass, element types per storage.
+fn declarations(pass: PassId, storage: Storage) -> String {
+    let mut s = Params::wgsl();
+    s += &contract::flags_wgsl();
+    for (i, b) in pass.pass().bindings.iter().enumerate() {
+        let elem = match (b.elem, storage) {
+            (Elem::Tensor, Storage::F32) => "vec4<f32>",
+            (Elem::Tensor, Storage::F16) => "vec4<f16>",
+            (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
+            (Elem::F32, _) => "f32",
+            (Elem::U32, _) => "u32",
+        };
+        s += &match b.access {
+            Access::Uniform => {
+                format!("@group(0) @binding({i}) var<uniform> {}: Params;\n", b.name)
+            }
+            Access::Read => format!(
+                "@group(0) @binding({i}) var<storage, read> {}: array<{elem}>;\n",
+                b.name
+            ),
+            Access::ReadWrite => format!(
+                "@group(0) @binding({i}) var<storage, read_write> {}: array<{elem}>;\n",
+                b.name
+            ),
+        };
+    }
+    s
+}
+
+/// The complete WGSL source of one kernel, as the GPU compiles it: `kernel` (a kind's file for
+/// `pass`) after the pass's generated declarations and shared snippets.
+pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
+    let mut s = tiles.header(storage);
+    s += &declarations(pass, storage);
+    for snippet in (pass.pass().snippets)(tiles, storage) {
+        s.push_str(snippet);
+    }
+    s.push_str(kernel);
+    s
+}
+
+#[cfg(test)]
+mod tests;

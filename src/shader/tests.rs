@@ -1,0 +1,246 @@
+//! Shader tests that need no GPU: naga validation and translation of every kernel, and the
+//! Rust/WGSL contract check.
+use super::*;
+
+use crate::kinds::registry;
+use crate::pass::PassId;
+
+/// Every registered kind's kernel of `pass`, with its kind name.
+fn kernels(pass: PassId) -> Vec<(&'static str, &'static str)> {
+    registry()
+        .iter()
+        .filter_map(|e| {
+            let a = (e.default)();
+            a.kind().shader(pass).map(|k| (e.name, k))
+        })
+        .collect()
+}
+
+/// Every portable and subgroup kernel of every registered kind and pass, for every
+/// supported head-dim class and tile budget, parses and validates with naga and translates
+/// to SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12). Needs no GPU.
+#[test]
+fn every_shader_validates_and_translates() {
+    let dims = [
+        (16, 16),
+        (32, 32),
+        (64, 64),
+        (80, 80),
+        (96, 96),
+        (128, 128),
+        (256, 256),
+        (8, 8),
+        (4, 12),
+        (64, 128),
+    ];
+    let budgets = [16384u32, 32768, 49152];
+    let mut count = 0;
+    for &(d, dv) in &dims {
+        for &mem in &budgets {
+            let tiles = TileConfig::choose(d, dv, mem).expect("tile config");
+            assert!(tiles.workgroup_bytes() <= mem);
+            for pass in PassId::ALL {
+                for (kind, kernel) in kernels(pass) {
+                    for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
+                        for variant in [Variant::Portable, Variant::Subgroup] {
+                            if pass != PassId::Forward && variant != Variant::Portable {
+                                continue;
+                            }
+                            let t = tiles.with_variant(variant);
+                            let src = source(pass, kernel, storage, &t);
+                            let label = format!(
+                                "{kind}/{pass:?}/{storage:?}/{variant:?} D={d} Dv={dv} mem={mem}"
+                            );
+                            translate_all(&src, &label);
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(count >= 810, "{count}");
+}
+
+/// The contract holds: in every assembled kernel, naga's reflection of `struct Params`
+/// has the host struct's member names and byte offsets, and each global binding has the
+/// slot, name and access mode of the pass's binding list (so a snippet that declares its
+/// own binding, or a drifted struct, fails here).
+#[test]
+fn contract_matches_naga_reflection() {
+    use crate::contract::Access;
+    let tiles = TileConfig::choose(64, 64, 32768).expect("tiles");
+    for pass in PassId::ALL {
+        for (kind, kernel) in kernels(pass) {
+            for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
+                let src = source(pass, kernel, storage, &tiles);
+                let module = naga::front::wgsl::parse_str(&src).expect("parses");
+                let params = module
+                    .types
+                    .iter()
+                    .find(|(_, t)| t.name.as_deref() == Some("Params"))
+                    .expect("struct Params");
+                let naga::TypeInner::Struct { members, span } = &params.1.inner else {
+                    panic!("Params is not a struct");
+                };
+                assert_eq!(*span as usize, std::mem::size_of::<Params>(), "{kind}");
+                assert_eq!(members.len(), Params::FIELDS.len());
+                for (m, (name, off, _)) in members.iter().zip(Params::FIELDS) {
+                    assert_eq!(m.name.as_deref(), Some(*name), "{kind} {pass:?}");
+                    assert_eq!(m.offset as usize, *off, "{kind} {pass:?} {name}");
+                }
+                let bindings = pass.pass().bindings;
+                let mut seen = 0;
+                for (_, g) in module.global_variables.iter() {
+                    let Some(rb) = &g.binding else { continue };
+                    seen += 1;
+                    assert_eq!(rb.group, 0);
+                    let b = bindings
+                        .get(rb.binding as usize)
+                        .unwrap_or_else(|| panic!("{kind} {pass:?}: stray binding {rb:?}"));
+                    assert_eq!(g.name.as_deref(), Some(b.name), "{kind} {pass:?}");
+                    let want = match b.access {
+                        Access::Uniform => naga::AddressSpace::Uniform,
+                        Access::Read => naga::AddressSpace::Storage {
+                            access: naga::StorageAccess::LOAD,
+                        },
+                        Access::ReadWrite => naga::AddressSpace::Storage {
+                            access: naga::StorageAccess::LOAD | naga::StorageAccess::STORE,
+                        },
+                    };
+                    assert_eq!(g.space, want, "{kind} {pass:?} {}", b.name);
+                }
+                assert_eq!(seen, bindings.len(), "{kind} {pass:?}: binding count");
+                // The flags WGSL sees are the host's.
+                for (name, value) in crate::contract::FLAGS {
+                    let c = module
+                        .constants
+                        .iter()
+                        .find(|(_, c)| c.name.as_deref() == Some(*name))
+                        .unwrap_or_else(|| panic!("{name} missing"));
+                    let init = &module.global_expressions[c.1.init];
+                    assert!(
+                        matches!(init, naga::Expression::Literal(naga::Literal::U32(x)) if x == value),
+                        "{name}: {init:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The cooperative-matrix kernels (f16 storage, head dims that are multiples of 16, every
+/// tile the chooser can pick) validate with naga and translate to SPIR-V. This variant
+/// runs on Vulkan only: naga's MSL backend supports 8x8 simdgroup matrices, not 16x16, and
+/// its HLSL backend no cooperative matrices at all.
+#[test]
+fn coop_shaders_validate_and_translate_to_spirv() {
+    let mut count = 0;
+    for &(d, dv) in &[
+        (16, 16),
+        (32, 32),
+        (64, 64),
+        (80, 80),
+        (128, 128),
+        (256, 256),
+        (64, 128),
+    ] {
+        for mem in [49152u32, 40000, 32768, 16384] {
+            let Some(tiles) = TileConfig::choose_coop(d, dv, mem, 32) else {
+                continue;
+            };
+            assert!(tiles.workgroup_bytes() <= mem);
+            for (kind, kernel) in kernels(PassId::Forward) {
+                let src = source(PassId::Forward, kernel, Storage::F16, &tiles);
+                let label = format!("coop {kind} D={d} Dv={dv} mem={mem} {tiles:?}");
+                let words = spirv_of(&src, &label);
+                if let Ok(dir) = std::env::var("WEBATTN_DUMP_SPIRV") {
+                    let name = format!("{dir}/{kind}_{d}_{dv}_{mem}.spv");
+                    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                    std::fs::write(name, bytes).expect("dump");
+                }
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 60, "{count}");
+    assert!(TileConfig::choose_coop(80, 72, 49152, 32).is_none());
+    assert!(TileConfig::choose_coop(64, 64, 8192, 32).is_none());
+    assert!(TileConfig::choose_coop(64, 64, 49152, 0).is_none());
+    // Other subgroup widths (AMD 64, Intel 8..32, mobile up to 128) size o_mat differently.
+    let softmax = kernels(PassId::Forward)[0].1;
+    for sg in [8, 16, 64, 128] {
+        let t = TileConfig::choose_coop(64, 64, 49152, sg).expect("tiles");
+        spirv_of(&source(PassId::Forward, softmax, Storage::F16, &t), "sg");
+    }
+}
+
+fn spirv_of(src: &str, label: &str) -> Vec<u32> {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
+    let caps = naga::valid::Capabilities::SHADER_FLOAT16
+        | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+        | naga::valid::Capabilities::SUBGROUP
+        | naga::valid::Capabilities::COOPERATIVE_MATRIX;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
+    let opts = naga::back::spv::Options {
+        lang_version: (1, 3),
+        ..Default::default()
+    };
+    naga::back::spv::write_vec(&module, &info, &opts, None)
+        .unwrap_or_else(|e| panic!("{label}: SPIR-V: {e}"))
+}
+
+pub(crate) fn translate_all(src: &str, label: &str) {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::SHADER_FLOAT16
+            | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+            | naga::valid::Capabilities::SUBGROUP,
+    )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
+    naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
+        .unwrap_or_else(|e| panic!("{label}: SPIR-V: {e}"));
+    let pipeline = naga::back::msl::PipelineOptions::default();
+    naga::back::msl::write_string(
+        &module,
+        &info,
+        &naga::back::msl::Options::default(),
+        &pipeline,
+    )
+    .unwrap_or_else(|e| panic!("{label}: MSL: {e}"));
+    let mut hlsl = String::new();
+    let opts = naga::back::hlsl::Options {
+        shader_model: naga::back::hlsl::ShaderModel::V6_2,
+        ..Default::default()
+    };
+    let pipeline_opts = naga::back::hlsl::PipelineOptions::default();
+    let mut w = naga::back::hlsl::Writer::new(&mut hlsl, &opts, &pipeline_opts);
+    w.write(&module, &info, None)
+        .unwrap_or_else(|e| panic!("{label}: HLSL: {e}"));
+}
+
+#[test]
+fn head_dims_outside_the_supported_set_are_refused() {
+    assert!(matches!(
+        TileConfig::choose(6, 6, 16384),
+        Err(Error::UnsupportedHeadDim { .. })
+    ));
+    assert!(matches!(
+        TileConfig::choose(260, 256, 16384),
+        Err(Error::UnsupportedHeadDim { .. })
+    ));
+    assert!(matches!(
+        TileConfig::choose(256, 256, 1024),
+        Err(Error::TensorTooLarge { .. })
+    ));
+}
