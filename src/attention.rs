@@ -912,7 +912,7 @@ pub fn reference(
     let (a, lse, rem) = reference_parts(attn, shape, q, k, v)?;
     let x = inputs(attn, shape, q, k, v)?;
     Ok(RefOutput {
-        o: x.apply(&a),
+        o: x.apply(&a, |i, j| x.reads_value(&attn.kind, i, j)),
         lse,
         rem,
     })

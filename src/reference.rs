@@ -3,7 +3,8 @@
 //! points are [`crate::reference()`] and [`crate::reference_weights()`]. They follow SPEC.md
 //! literally, with no tiling.
 
-use crate::Shape;
+use crate::stick_breaking::Remainder;
+use crate::{Kind, Shape};
 
 /// Reference outputs in f64. `o` is [B, Hq, Tq, Dv]; `lse` / `rem` are [B, Hq, Tq].
 #[derive(Debug, Clone, PartialEq)]
@@ -74,19 +75,33 @@ impl Inputs<'_> {
         self.s.batch * self.s.q_heads
     }
 
-    /// Computes o = A v from dense weights `a` [units, Tq, Tk].
-    pub fn apply(&self, a: &[f64]) -> Vec<f64> {
+    /// Does row i's output read v_j? Keys in S(i) (or V(i)), plus the current token p_i for
+    /// stick-breaking with the remainder given to it.
+    pub fn reads_value(&self, kind: &Kind, i: usize, j: usize) -> bool {
+        match kind {
+            Kind::Softmax(o) => self.allowed(i, j, o.causal, false),
+            Kind::Sigmoid(o) => self.allowed(i, j, o.causal, false),
+            Kind::StickBreaking(o) => {
+                self.allowed(i, j, true, !o.attend_current)
+                    || (o.remainder == Remainder::ToCurrent && self.position(i) == j as i64)
+            }
+        }
+    }
+
+    /// Computes o = A v from dense weights `a` [units, Tq, Tk], over the keys whose value row
+    /// i reads (`reads(i, j)`): a key the row attends to adds w * v_j even where w is 0 (so a
+    /// NaN or Inf in v_j gives NaN, as SPEC.md asks), and any other key adds nothing, whatever
+    /// v_j holds.
+    pub fn apply(&self, a: &[f64], reads: impl Fn(usize, usize) -> bool) -> Vec<f64> {
         let s = &self.s;
         let mut o = vec![0.0; self.units() * s.q_len * s.v_dim];
         for u in 0..self.units() {
             for i in 0..s.q_len {
                 let orow = &mut o[(u * s.q_len + i) * s.v_dim..][..s.v_dim];
-                for j in 0..s.kv_len {
+                for j in (0..s.kv_len).filter(|&j| reads(i, j)) {
                     let w = a[(u * s.q_len + i) * s.kv_len + j];
-                    if w != 0.0 {
-                        for (x, vv) in orow.iter_mut().zip(self.value(u, j)) {
-                            *x += w * vv;
-                        }
+                    for (x, vv) in orow.iter_mut().zip(self.value(u, j)) {
+                        *x += w * vv;
                     }
                 }
             }
