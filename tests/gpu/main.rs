@@ -6,6 +6,7 @@ mod errors;
 mod f16;
 mod invariants;
 mod matrix;
+mod nan;
 mod props;
 
 use std::sync::OnceLock;
