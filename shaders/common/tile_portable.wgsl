@@ -97,13 +97,6 @@ fn put_w(t: Tile, a: u32, b: u32, x: f32) {
 // barrier after writing p_tile.
 fn accumulate_pv(t: Tile, kb: u32, full: bool) {
     let dv4 = HEAD_DV / 4u;
-    // Not full: the tile-relative key span of each of this invocation's rows.
-    var span: array<vec2<i32>, RA>;
-    if (!full) {
-        for (var a = 0u; a < RA; a++) {
-            span[a] = row_key_span(t, lrow(t, a), kb);
-        }
-    }
     for (var vc = 0u; vc < BK / VK; vc++) {
         workgroupBarrier(); // `stage` is free
         for (var e = t.lid; e < VK * dv4; e += WG) {
@@ -118,7 +111,7 @@ fn accumulate_pv(t: Tile, kb: u32, full: bool) {
         if (full) {
             pv_chunk(t, vc);
         } else {
-            pv_chunk_masked(t, vc, span);
+            pv_chunk_masked(t, kb, vc);
         }
     }
 }
@@ -145,10 +138,14 @@ fn pv_chunk(t: Tile, vc: u32) {
     }
 }
 
-// pv_chunk for a tile that is not full: a key outside row a's span adds exactly nothing
-// (selected out, so its v is never multiplied into the row, whatever it holds).
-fn pv_chunk_masked(t: Tile, vc: u32, span: array<vec2<i32>, RA>) {
+// pv_chunk for key tile kb when it is not full: a key outside row a's span adds exactly
+// nothing (selected out, so its v is never multiplied into the row, whatever it holds).
+fn pv_chunk_masked(t: Tile, kb: u32, vc: u32) {
     let dv4 = HEAD_DV / 4u;
+    var span: array<vec2<i32>, RA>;
+    for (var a = 0u; a < RA; a++) {
+        span[a] = row_key_span(t, lrow(t, a), kb);
+    }
     for (var j4 = 0u; j4 < VK / 4u; j4++) {
         var p: array<vec4<f32>, RA>;
         for (var a = 0u; a < RA; a++) {
