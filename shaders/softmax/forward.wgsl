@@ -96,7 +96,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
     }
 }
 
-// Is the row sum l usable: finite and > 0? (With a sink, l >= 1 * alpha > 0 always.)
+// Is the row sum l usable: finite and > 0? (Decided on the bits, not by comparing with inf.)
 fn l_ok(l: f32) -> bool {
     return !nonfinite(l) && l > 0.0;
 }
