@@ -99,20 +99,20 @@ impl Inputs<'_> {
         self.s.batch * self.s.q_heads
     }
 
-    /// o = A v from dense weights `a` [units, Tq, Tk], summed in `R`. Masked weights are 0
-    /// and are skipped, so a NaN in a value a row cannot see never reaches it.
-    pub fn apply<R: Float>(&self, a: &[R]) -> Vec<R> {
+    /// o = A v from dense weights `a` [units, Tq, Tk], summed in `R`, over the keys whose value
+    /// row i reads (`reads(i, j)`, the kind's [`crate::AttentionKind::reads_value`]): a key the
+    /// row attends to adds w * v_j even where w is 0 (so a NaN or Inf in v_j gives NaN, as
+    /// SPEC.md asks), and any other key adds nothing, whatever v_j holds.
+    pub fn apply<R: Float>(&self, a: &[R], reads: impl Fn(usize, usize) -> bool) -> Vec<R> {
         let s = &self.s;
         let mut o = vec![R::zero(); self.units() * s.q_len * s.v_dim];
         for u in 0..self.units() {
             for i in 0..s.q_len {
                 let orow = &mut o[(u * s.q_len + i) * s.v_dim..][..s.v_dim];
-                for j in 0..s.kv_len {
+                for j in (0..s.kv_len).filter(|&j| reads(i, j)) {
                     let w = a[(u * s.q_len + i) * s.kv_len + j];
-                    if w != R::zero() {
-                        for (x, &vv) in orow.iter_mut().zip(self.value(u, j)) {
-                            *x = *x + w * c(vv as f64);
-                        }
+                    for (x, &vv) in orow.iter_mut().zip(self.value(u, j)) {
+                        *x = *x + w * c(vv as f64);
                     }
                 }
             }
@@ -182,12 +182,14 @@ pub fn reference_in(
     precision: Precision,
 ) -> Result<RefOutput> {
     let x = inputs(attn, shape, q, k, v)?;
-    let (a, aux) = attn.kind().reference(&x, precision)?;
+    let kind = attn.kind();
+    let (a, aux) = kind.reference(&x, precision)?;
+    let reads = |i, j| kind.reads_value(&x, i, j);
     let o = match precision {
-        Precision::F64 => x.apply(&a),
+        Precision::F64 => x.apply(&a, reads),
         Precision::F32 => {
             let a32: Vec<f32> = a.iter().map(|&w| w as f32).collect();
-            x.apply(&a32).into_iter().map(f64::from).collect()
+            x.apply(&a32, reads).into_iter().map(f64::from).collect()
         }
     };
     let (lse, rem) = match attn.kind().setup(shape)?.aux {

@@ -12,12 +12,17 @@
 // Offsets in `params` (`*_base`) are subtracted from every index: the host may bind a
 // sub-range of a large buffer (split over units), starting at element `*_base`.
 // Invariants: every index is computed in u32 and stays below 2^32 (the host checks);
-// masks are decided in i32 positions so rows with no key (p_i < 0) work.
+// masks are decided in i32 positions so rows with no key (p_i < 0) work, and only from the
+// positions (never from the value of a logit: a NaN must not pass for a masked key);
+// non-finite values are recognised and made from bit patterns (nonfinite, nan_f32), never by
+// float comparisons or 0 / 0, which compilers that assume finite floats may fold away.
 
 // Most negative finite f32 stand-in for -inf in running maxima (WGSL may assume no infinities).
 const NEG_BIG: f32 = -3.0e38;
 // Bit pattern of f32 -inf, written to lse for rows with no key.
 const NEG_INF_BITS: u32 = 0xff800000u;
+// Bit pattern of a quiet f32 NaN (SPEC.md's NaN policy: a row whose statistic is NaN).
+const NAN_BITS: u32 = 0x7fc00000u;
 
 fn has_flag(f: u32) -> bool {
     return (params.flags & f) != 0u;
@@ -28,19 +33,48 @@ fn position(i: u32) -> i32 {
     return i32(i) + params.diag;
 }
 
+// The keys of S(i) (softmax, sigmoid) or V(i) (stick-breaking) for a row at position p: the
+// interval [lo, hi] = result.x ..= result.y, empty where lo > hi. A function of the position,
+// Tk, causality, self-exclusion and the window only.
+fn key_range(p: i32) -> vec2<i32> {
+    var hi = i32(params.tk) - 1;
+    if (has_flag(FLAG_CAUSAL)) {
+        hi = min(hi, p - i32(params.self_excl));
+    }
+    var lo = 0;
+    if (params.window != 0u) {
+        lo = max(lo, p - i32(params.window) + 1);
+    }
+    return vec2<i32>(lo, hi);
+}
+
+// Does a row at position p have any allowed key? (If not, it is an empty row: SPEC.md's
+// empty-row values, whatever q, k and v hold.)
+fn row_has_key(p: i32) -> bool {
+    let r = key_range(p);
+    return r.x <= r.y;
+}
+
 // Is key j in S(i) (softmax, sigmoid) or V(i) (stick-breaking) for a row at position p?
 fn key_allowed(p: i32, j: u32) -> bool {
     if (j >= params.tk) {
         return false;
     }
+    let r = key_range(p);
     let jj = i32(j);
-    if (has_flag(FLAG_CAUSAL) && jj > p - i32(params.self_excl)) {
-        return false;
-    }
-    if (params.window != 0u && jj + i32(params.window) <= p) {
-        return false;
-    }
-    return true;
+    return jj >= r.x && jj <= r.y;
+}
+
+// Is x NaN or +-Inf? Decided on the bits.
+fn nonfinite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
+// A quiet NaN, made at run time from its bits: a NaN const-expression is a shader-creation
+// error in WGSL, and 0 / 0 may be folded by compilers that assume finite floats. (The
+// `params.flags & 0u` only keeps the expression out of constant evaluation.)
+fn nan_f32() -> f32 {
+    return bitcast<f32>(NAN_BITS | (params.flags & 0u));
 }
 
 // log1p(exp(-a)) for a >= 0, accurate where exp(-a) is tiny (WGSL has no log1p).

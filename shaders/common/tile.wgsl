@@ -20,6 +20,13 @@
 // flow (loop bounds come from workgroup_id and uniforms only; row passes hold no barrier);
 // rows at or past Tq and keys at or past Tk are staged as zeros and get weight exactly 0, and
 // dead rows never write; staging memory is reused between phases only across a barrier.
+// NaN and Inf (SPEC.md, "Shapes and layout"): only the keys a row attends to may reach it.
+// Masks are decided by position (elem_ok, row_key_span), never by a value, and applied by
+// selection, never as 0 * x: phase B selects 0 for a masked logit, and phase C of a tile that
+// is not tile_full keeps a masked key's v out of the row (portable: a select per element;
+// cooperative matrices: V staged with non-finite entries zeroed and the weights of the rows
+// that attend to such a key set to NaN). A tile_full tile masks nothing and adds no work:
+// there every key is attended to, and non-finite values propagate by plain arithmetic.
 
 var<workgroup> stat_a: array<f32, BQ>;
 var<workgroup> stat_b: array<f32, BQ>;
@@ -94,6 +101,16 @@ fn elem_ok(t: Tile, a: u32, kb: u32, b: u32, full: bool) -> bool {
     }
     let i = t.row0 + lrow(t, a);
     return i < params.tq && key_allowed(position(i), kb * BK + lkey(t, b));
+}
+
+// The allowed keys of local row r inside key tile kb, relative to the tile's first key, as
+// [lo, hi] = result.x ..= result.y (empty, lo > hi, for a row at or past Tq).
+fn row_key_span(t: Tile, r: u32, kb: u32) -> vec2<i32> {
+    let i = t.row0 + r;
+    if (i >= params.tq) {
+        return vec2<i32>(1, 0);
+    }
+    return key_range(position(i)) - vec2<i32>(i32(kb * BK));
 }
 
 // Is local row r (row pass) a real query row?

@@ -18,16 +18,29 @@
 //     adds BK / 16 multiply-adds into each. Softmax's per-row rescale (rescale_o) moves the
 //     blocks through p_tile only in tiles where some row's lazy max moved; finish_o moves them
 //     once into o_acc for the shared epilogue (write_o).
+//   NaN and Inf in V (tiles that are not tile_full only): a masked key's v cannot be selected
+//     out inside the tensor-core product, where 0 * NaN is NaN. So the prefetch replaces
+//     non-finite V entries by 0 and records their keys in vbad (one bit per key); after phase
+//     B, every (row, key) pair whose key is in vbad and in the row's span (row_key_span) gets
+//     the weight NaN in p16, so exactly the rows that attend to such a key turn NaN (NaN * 0),
+//     and the other rows see a finite 0. tile_full tiles skip all of this: every key is
+//     attended to there, and non-finite values propagate through the product by themselves.
 // Invariants: cooperative-matrix operations run in subgroup-uniform control flow only (the
 // block loops depend on subgroup_id, num_subgroups and constants); every reuse of qs, kvs,
 // p_tile and p16 is separated by a workgroupBarrier in workgroup-uniform control flow; rows
 // past Tq and keys past Tk are staged as zeros; row strides (QS, KVS, PS halves; PT floats)
-// are multiples of 16 bytes; HEAD_D and HEAD_DV are multiples of 16 (the host checks).
+// are multiples of 16 bytes; HEAD_D and HEAD_DV are multiples of 16 (the host checks);
+// vbad is set between the first two barriers of score_tile, read after phase B's last
+// barrier, and cleared after the next barrier (init_phases clears it before the first tile).
 
 var<workgroup> qs: array<f16, BQ * QS>;
 var<workgroup> kvs: array<f16, BK * KVS>;
 var<workgroup> p_tile: array<f32, BQ * PT>;
 var<workgroup> p16: array<f16, BQ * PS>;
+// Keys of the current (not full) key tile whose V row holds NaN or Inf: bit j % 32 of word
+// j / 32 for tile-relative key j. Accounted in TileConfig::workgroup_bytes.
+const VBW: u32 = (BK + 31u) / 32u;
+var<workgroup> vbad: array<atomic<u32>, VBW>;
 
 // The subgroup's 16 x 16 output blocks: block i is blk = sg + i * nsg of the RA x DVB grid
 // (row block blk / DVB, column block blk % DVB); OB covers the fewest subgroups the device's
@@ -54,6 +67,9 @@ fn put4h(which: u32, o: u32, x: vec4<f16>) {
 fn init_phases(t: Tile) {
     for (var i = 0u; i < OB; i++) {
         o_mat[i] = coop_mat16x16<f32, C>();
+    }
+    if (t.lid < VBW) {
+        atomicStore(&vbad[t.lid], 0u);
     }
     let d4 = HEAD_D / 4u;
     for (var e = t.lid; e < BQ * d4; e += WG) {
@@ -88,6 +104,12 @@ fn kv_elem(t: Tile, kb: u32, e: u32, is_v: bool) -> vec4<f16> {
     return x;
 }
 
+// Which components of x are NaN or +-Inf (decided on the bits of the exact f32 widening).
+fn nonfinite4h(x: vec4<f16>) -> vec4<bool> {
+    let e = vec4<u32>(0x7f800000u);
+    return (bitcast<vec4<u32>>(vec4<f32>(x)) & e) == e;
+}
+
 // Stages the K rows of key tile kb into kvs.
 fn stage_k(t: Tile, kb: u32) {
     let w4 = HEAD_D / 4u;
@@ -96,17 +118,36 @@ fn stage_k(t: Tile, kb: u32) {
     }
 }
 
-// Phase A: s_acc = scale * Q K^T over key tile kb. Workgroup-uniform control flow outside the
-// subgroup block loop.
-fn score_tile(t: Tile, kb: u32) {
+// Phase A: s_acc = scale * Q K^T over key tile kb (`full` = tile_full(t.row0, kb)).
+// Workgroup-uniform control flow outside the subgroup block loop. Also prefetches V (v_pre);
+// in a tile that is not full, non-finite V entries are zeroed and their keys set in vbad.
+fn score_tile(t: Tile, kb: u32, full: bool) {
+    let w4 = HEAD_DV / 4u;
+    var bad = 0u; // bit n: v_pre[n] had a non-finite entry (VPRE <= 16)
     for (var n = 0u; n < VPRE; n++) {
         let e = t.lid + n * WG;
-        if (e < BK * (HEAD_DV / 4u)) {
-            v_pre[n] = kv_elem(t, kb, e, true);
+        if (e < BK * w4) {
+            var x = kv_elem(t, kb, e, true);
+            if (!full) {
+                let nf = nonfinite4h(x);
+                if (any(nf)) {
+                    x = select(x, vec4<f16>(0.0), nf);
+                    bad |= 1u << n;
+                }
+            }
+            v_pre[n] = x;
         }
     }
-    workgroupBarrier(); // everyone is done with kvs and p_tile
+    workgroupBarrier(); // everyone is done with kvs and p_tile; vbad is clear
     stage_k(t, kb);
+    if (bad != 0u) {
+        for (var n = 0u; n < VPRE; n++) {
+            if (((bad >> n) & 1u) != 0u) {
+                let j = (t.lid + n * WG) / w4;
+                atomicOr(&vbad[j / 32u], 1u << (j % 32u));
+            }
+        }
+    }
     workgroupBarrier();
     for (var blk = t.sg; blk < RA * RB; blk += t.nsg) {
         let rb = blk / RB;
@@ -141,8 +182,9 @@ fn put_w(t: Tile, a: u32, b: u32, x: f32) {
     p16[lrow(t, a) * PS + lkey(t, b)] = f16(x);
 }
 
-// Phase C: O += P V over key tile kb, into the subgroup's output blocks in registers.
-fn accumulate_pv(t: Tile, kb: u32) {
+// Phase C: O += P V over key tile kb (`full` = tile_full(t.row0, kb)), into the subgroup's
+// output blocks in registers.
+fn accumulate_pv(t: Tile, kb: u32, full: bool) {
     workgroupBarrier(); // p16 is complete; kvs (K) is free
     let w4 = HEAD_DV / 4u;
     for (var n = 0u; n < VPRE; n++) {
@@ -151,7 +193,13 @@ fn accumulate_pv(t: Tile, kb: u32) {
             put4h(1u, (e / w4) * KVS + 4u * (e % w4), v_pre[n]);
         }
     }
+    if (!full) {
+        poison_weights(t, kb);
+    }
     workgroupBarrier();
+    if (!full && t.lid < VBW) {
+        atomicStore(&vbad[t.lid], 0u); // read above; set again only after the next barrier
+    }
     for (var i = 0u; i < OB; i++) {
         // `if (blk < RA * DVB)` written as a loop that runs at most once: the condition is
         // subgroup-uniform, which naga's (workgroup) uniformity analysis accepts only in loops.
@@ -165,6 +213,32 @@ fn accumulate_pv(t: Tile, kb: u32) {
                 acc = coopMultiplyAdd(pa, vb, acc);
             }
             o_mat[i] = acc;
+        }
+    }
+}
+
+// Not-full tiles, between phase B and the product: the weight of every (row, key) pair whose
+// key is in vbad (its v staged as 0) and in the row's span becomes NaN, so exactly the rows
+// that attend to a non-finite v come out NaN.
+fn poison_weights(t: Tile, kb: u32) {
+    var any_bad = 0u;
+    var words: array<u32, VBW>;
+    for (var w = 0u; w < VBW; w++) {
+        words[w] = atomicLoad(&vbad[w]);
+        any_bad |= words[w];
+    }
+    if (any_bad == 0u) {
+        return;
+    }
+    let nan = f16(nan_f32());
+    for (var e = t.lid; e < BQ * BK; e += WG) {
+        let r = e / BK;
+        let j = e % BK;
+        if (((words[j / 32u] >> (j % 32u)) & 1u) != 0u) {
+            let span = row_key_span(t, r, kb);
+            if (i32(j) >= span.x && i32(j) <= span.y) {
+                p16[r * PS + j] = nan;
+            }
         }
     }
 }

@@ -6,7 +6,10 @@
 // from the variant's common/tile_portable.wgsl or common/tile_coop.wgsl.
 // Per-row state: stat_b = sum of weights (row pass, normalised variant only).
 // Invariants: sigmoid is not shift-invariant, so there is no running max and no rescaling:
-// each tile adds straight into o; masked keys weigh exactly 0.
+// each tile adds straight into o; masked keys weigh exactly 0, selected by position, and
+// their k and v never reach the row (common/tile.wgsl); a NaN in q, or in the k or v of an
+// attended key, propagates to the row's o (sigmoid(NaN) is NaN), and a row with no key
+// writes o = 0.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
@@ -17,8 +20,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
     }
     let tiles = key_tile_range(wg);
     for (var kb = tiles.x; kb < tiles.y; kb++) {
-        score_tile(t, kb);
         let full = tile_full(t.row0, kb);
+        score_tile(t, kb, full);
         for (var a = 0u; a < RA; a++) {
             var sum = 0.0;
             for (var b = 0u; b < RB; b++) {
@@ -32,7 +35,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
         if (lid < BQ && has_flag(FLAG_NORMALIZE)) {
             stat_b[lid] += red_sum(lid);
         }
-        accumulate_pv(t, kb);
+        accumulate_pv(t, kb, full);
     }
     workgroupBarrier();
     finish_o(t);

@@ -12,7 +12,10 @@
 // acc_i + suffix_ij <= 0 and A goes into p_tile for phase C; acc then adds the tile's sum.
 // Invariants: weights are <= 1: no running max, no rescaling; 1 - sigmoid is never formed
 // (log(1 - beta) = -softplus(z) = -(max(z, 0) + log1p(exp(-|z|)))); masked keys neither take
-// weight nor break the stick; a row with no key writes o = 0 (plus policy) and rem = 1.
+// weight nor break the stick (selected by position, and their v never reaches the row: see
+// common/tile.wgsl); a NaN logit of a key in V(i) makes the row's o and rem NaN (the stick
+// carries it), a NaN or Inf in such a key's v makes its o non-finite and leaves rem alone;
+// a row with no key writes o = 0 (plus policy) and rem = 1.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
@@ -25,8 +28,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
     let tiles = key_tile_range(wg);
     for (var step = tiles.y; step > tiles.x; step--) {
         let kb = step - 1u;
-        score_tile(t, kb);
         let full = tile_full(t.row0, kb);
+        score_tile(t, kb, full);
         for (var a = 0u; a < RA; a++) {
             for (var b = 0u; b < RB; b++) {
                 let x = s_acc[a * RB + b];
@@ -74,7 +77,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
             stat_a[lid] = k.x;
             stat_b[lid] = k.y;
         }
-        accumulate_pv(t, kb);
+        accumulate_pv(t, kb, full);
     }
     workgroupBarrier();
     finish_o(t);

@@ -6,7 +6,8 @@
 // invocations); phases A and C come from the variant's snippet (phase A's logits are unused,
 // but it also stages what phase C needs in some variants).
 // Per-row state: stat_b = n_i, summed in row passes.
-// Invariants: masked keys weigh exactly 0; weights are 1 before the final division.
+// Invariants: masked keys weigh exactly 0 and their k and v never reach the row
+// (common/tile.wgsl); weights are 1 before the final division.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
@@ -17,8 +18,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
     }
     let tiles = key_tile_range(wg);
     for (var kb = tiles.x; kb < tiles.y; kb++) {
-        score_tile(t, kb);
         let full = tile_full(t.row0, kb);
+        score_tile(t, kb, full);
         for (var a = 0u; a < RA; a++) {
             var n = 0.0;
             for (var b = 0u; b < RB; b++) {
@@ -32,7 +33,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, ids: Ids) {
         if (lid < BQ) {
             stat_b[lid] += red_sum(lid);
         }
-        accumulate_pv(t, kb);
+        accumulate_pv(t, kb, full);
     }
     workgroupBarrier();
     finish_o(t);

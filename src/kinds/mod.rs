@@ -66,6 +66,11 @@ pub trait AttentionKind: fmt::Debug + Send + Sync + 'static {
     /// in `precision` (f64 is the reference; f32 is the "straightforward f32 computation" of
     /// SPEC.md section 6 that sets the error floor of ill-conditioned cases).
     fn reference(&self, x: &Inputs, precision: Precision) -> Result<RefParts>;
+    /// Does row i's output read v_j? The keys of S(i) (or V(i)), plus any other value the
+    /// kind adds (stick-breaking's remainder to the current token). The reference's o = A v
+    /// reads exactly these, so a NaN in a value a row reads propagates even at weight 0, and
+    /// one it does not read never reaches it.
+    fn reads_value(&self, x: &Inputs, i: usize, j: usize) -> bool;
     /// The same options with the causal mask set, where the kind has one (`None`: it has not;
     /// stick-breaking is causal by definition).
     fn with_causal(&self, _causal: bool) -> Option<Arc<dyn AttentionKind>> {

@@ -221,11 +221,19 @@ impl TileConfig {
 
     /// Workgroup memory the forward kernels use, in bytes.
     pub fn workgroup_bytes(&self) -> u32 {
-        let stats = (3 + 16) * 4 * self.bq;
+        // stat_a, stat_b, stat_c and red (16 per row); the atomic rescale_tile.
+        let stats = (3 + 16) * 4 * self.bq + 4;
         match self.variant {
             Variant::CoopMatrix => {
                 let (qs, kvs, ps, pt) = self.coop_strides();
-                2 * self.bq * qs + 2 * self.bk * kvs + 2 * self.bq * ps + 4 * self.bq * pt + stats
+                // vbad: one bit per key of the tile (non-finite V rows).
+                let vbad = 4 * self.bk.div_ceil(32);
+                2 * self.bq * qs
+                    + 2 * self.bk * kvs
+                    + 2 * self.bq * ps
+                    + 4 * self.bq * pt
+                    + stats
+                    + vbad
             }
             _ => 16 * self.stage_vec4s() + 4 * self.bq * self.bk + stats,
         }

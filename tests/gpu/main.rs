@@ -9,6 +9,7 @@ mod errors;
 mod f16;
 mod invariants;
 mod matrix;
+mod nan;
 mod props;
 mod structure;
 

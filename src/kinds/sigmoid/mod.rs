@@ -121,6 +121,10 @@ impl AttentionKind for SigmoidOptions {
         })
     }
 
+    fn reads_value(&self, x: &Inputs, i: usize, j: usize) -> bool {
+        x.allowed(i, j, self.causal, false)
+    }
+
     fn reference(&self, x: &Inputs, p: Precision) -> Result<RefParts> {
         Ok(match p {
             Precision::F64 => (weights::<f64>(x, self)?, None),

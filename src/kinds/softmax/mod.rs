@@ -54,6 +54,10 @@ impl AttentionKind for SoftmaxOptions {
         })
     }
 
+    fn reads_value(&self, x: &Inputs, i: usize, j: usize) -> bool {
+        x.allowed(i, j, self.causal, false)
+    }
+
     fn reference(&self, x: &Inputs, p: Precision) -> Result<RefParts> {
         Ok(match p {
             Precision::F64 => {

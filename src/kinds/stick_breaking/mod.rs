@@ -65,6 +65,11 @@ impl AttentionKind for StickBreakingOptions {
         })
     }
 
+    fn reads_value(&self, x: &Inputs, i: usize, j: usize) -> bool {
+        x.allowed(i, j, true, !self.attend_current)
+            || (self.remainder == Remainder::ToCurrent && x.position(i) == j as i64)
+    }
+
     fn reference(&self, x: &Inputs, p: Precision) -> Result<RefParts> {
         Ok(match p {
             Precision::F64 => {
