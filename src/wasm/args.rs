@@ -3,8 +3,9 @@
 //! Everything but the tensors goes through serde: the shape into [`AttentionShape`], the rest
 //! (the kind and its options) into a JSON object that [`Attention::from_json`] parses strictly
 //! through the kinds' registry, so an unknown or misplaced key is an error naming it, and the
-//! bindings know no kind by name. q, k and v stay JavaScript typed arrays until they are copied
-//! into wasm memory once.
+//! parsing knows no kind by name (only the TypeScript union [`KindOptions`] names them, for the
+//! declarations). q, k and v stay JavaScript typed arrays until they are copied into wasm
+//! memory once.
 
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint16Array};
 use serde::de::DeserializeOwned;
