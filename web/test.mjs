@@ -3,7 +3,8 @@
 // Chromium with WebGPU on SwiftShader (no shader-f16) through playwright-core, loads
 // test.html, prints one line per check, then loads the demo (index.html), checks that it drew
 // a heatmap and saves a screenshot to web/screenshots/demo.png. The last line is
-// "N passed, M failed"; the exit status is non-zero on any failure.
+// "N passed, M failed"; the exit status is non-zero on any failure. The checks draw their
+// inputs from a fresh seed, printed first; WEBATTN_SEED=N replays a run (as in the Rust tests).
 //
 //   node web/test.mjs        (after web/build.sh; CHROMIUM=/path overrides /usr/bin/chromium)
 
@@ -85,12 +86,14 @@ async function main() {
   // 1. The checks of test.html.
   const page = await context.newPage();
   watch(page, "test");
-  await page.goto(url + "test.html", { timeout: 60_000 });
+  const seed = process.env.WEBATTN_SEED?.trim();
+  await page.goto(url + "test.html" + (seed ? `?seed=${encodeURIComponent(seed)}` : ""), { timeout: 60_000 });
   await page.waitForFunction(() => window.__webattnTests?.done === true, null, {
     timeout: left() - 60_000,
     polling: 250,
   });
   const res = await page.evaluate(() => window.__webattnTests);
+  console.log(`seed ${res.seed} (replay: WEBATTN_SEED=${res.seed} web/test.sh)`);
   if (res.info) {
     const i = res.info;
     console.log(`adapter: ${i.name} (${i.backend}, ${i.deviceType}); shader-f16 ${i.shaderF16}, f16 read as ${i.f16Storage}, variant ${i.variant}`);
@@ -98,18 +101,19 @@ async function main() {
   const worst = {};
   for (const c of res.checks) {
     const errs = Object.entries(c.errors ?? {})
-      .map(([k, e]) => `${k} rel ${sci(e.relErr)} max ${sci(e.maxAbs)}${e.nonFinite ? ` NONFINITE ${e.nonFinite}` : ""}`)
+      .map(([k, e]) => `${k} rel ${sci(e.relErr)} max ${sci(e.maxAbs)}${e.finite === false ? " NONFINITE" : ""}` +
+        (e.e32 !== undefined && e.bound > c.tol ? ` (e32 ${sci(e.e32)}, bound ${sci(e.bound)})` : ""))
       .join(", ");
     const detail = [errs, c.note, `(tol ${c.tol ?? "-"}, ${Math.round(c.ms)} ms)`].filter(Boolean).join("  ");
     line(c.pass, c.name, detail);
-    const m = /^(weights )?(f32|f16) (softmax|sigmoid|stick-breaking)/.exec(c.name);
-    if (m && c.errors) {
-      const key = `${m[1] ? "weights " : ""}${m[2]} ${m[3]}`;
+    if (c.group && c.kind && c.errors) {
+      const key = `${c.group} ${c.kind}`;
       const e = Math.max(...Object.values(c.errors).map((x) => x.relErr));
       worst[key] = Math.max(worst[key] ?? 0, e);
     }
   }
   if (res.error) console.log(`  test page error: ${res.error}`);
+  if (res.failed) console.log(`  replay the inputs of this run: WEBATTN_SEED=${res.seed} web/test.sh`);
   await page.close();
 
   // 2. The demo: wait for its first render, check the heatmap has content, screenshot it.

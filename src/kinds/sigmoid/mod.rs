@@ -20,6 +20,11 @@ use crate::shape::Shape;
 ///
 /// In JSON (CLI, JS): a number, or the string `"minus-log-n"`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(
+    target_arch = "wasm32",
+    derive(tsify::Tsify),
+    tsify(type = "number | \"minus-log-n\"")
+)]
 pub enum SigmoidBias {
     /// `b = -ln(n)` with `n` = Tk of the call, the number of keys (Apple's FlashSigmoid
     /// recipe). Default. Under decoding Tk grows, so a model trained with `-ln(T_train)` must
@@ -71,6 +76,7 @@ impl<'de> Deserialize<'de> for SigmoidBias {
 
 /// Options of sigmoid attention.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct SigmoidOptions {
     /// Causal mask, bottom-right aligned.

@@ -19,11 +19,13 @@ use crate::shape::Shape;
 
 /// Options of softmax attention.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct SoftmaxOptions {
     /// Causal mask, bottom-right aligned.
     pub causal: bool,
     /// Optional per-query-head sink logit `s_h` (length Hq): enters the denominator only.
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "number[] | Float32Array | null"))]
     pub sinks: Option<Vec<f32>>,
 }
 

@@ -19,6 +19,7 @@ use crate::shape::Shape;
 ///
 /// In JSON (CLI, JS): `"drop"` or `"to-current"` (also `"current"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum Remainder {
     /// Keep it out: `o_i = sum_j A_ij v_j` (default).
@@ -31,6 +32,7 @@ pub enum Remainder {
 
 /// Options of stick-breaking attention (always causal).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct StickBreakingOptions {
     /// Let the current token take a share too: V(i) = { j <= p_i } instead of { j < p_i }.
