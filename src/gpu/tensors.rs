@@ -60,7 +60,7 @@ impl Context {
                 t.len()
             )));
         }
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             self.queue.write_buffer(t.buffer(), 0, bytes);
         } else {
             let mut padded = bytes.to_vec();
