@@ -124,6 +124,8 @@ impl TileConfig {
             (16, 16, 8),
             (16, 16, 4),
         ];
+        // The smallest tile tried, for the error: it is what the limit would have to hold.
+        let mut smallest: Option<TileConfig> = None;
         for (bq, bk, dc) in candidates {
             let mut vk = bk;
             while vk >= 4 {
@@ -141,23 +143,29 @@ impl TileConfig {
                 if t.workgroup_bytes() <= wg_mem {
                     return Ok(t);
                 }
+                if smallest.is_none_or(|s| t.workgroup_bytes() < s.workgroup_bytes()) {
+                    smallest = Some(t);
+                }
                 vk /= 2;
             }
         }
+        let (what, size) = match smallest {
+            Some(t) => (
+                format!(
+                    "workgroup memory (bytes) of the smallest tile for head dims D={d}, Dv={dv} \
+                     (BQ={} BK={} DC={} VK={})",
+                    t.bq, t.bk, t.dc, t.vk
+                ),
+                t.workgroup_bytes() as u64,
+            ),
+            None => (
+                format!("workgroup memory for head dims D={d}, Dv={dv}"),
+                u64::MAX,
+            ),
+        };
         Err(Error::TensorTooLarge {
-            what: format!("workgroup memory for head dims D={d}, Dv={dv}"),
-            size: TileConfig {
-                variant: Variant::Portable,
-                d,
-                dv,
-                bq: 16,
-                bk: 16,
-                dc: 4,
-                vk: 1,
-                pad: 0,
-                sg_max: 0,
-            }
-            .workgroup_bytes() as u64,
+            what,
+            size,
             limit: wg_mem as u64,
         })
     }

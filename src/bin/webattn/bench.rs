@@ -1,34 +1,57 @@
 //! `webattn bench`: GPU timestamp queries around the forward dispatches, warm-up, median of
-//! `--reps` (at least 20) runs, as ms and TFLOP/s (causal FLOPs = 4 B H T T D / 2), for all
-//! three kinds in f32 and f16. Prints a markdown table and writes JSON (`--json PATH`).
+//! `--reps` (at least 20) runs, as ms and TFLOP/s (causal FLOPs = 4 B H T T D / 2), for every
+//! registered kind (causal where it has a mask) in f32 and f16. Prints a markdown table and
+//! writes JSON (`--json PATH`).
+//!
+//! `bench --cpu`: the CPU cost of recording, in µs per `Context::record_into` call (median over
+//! `--calls` calls into one encoder, submitted every 250 calls outside the timing), with
+//! `Context::objects_created` before and after the loop: repeated calls create no wgpu object.
 
+use std::time::Instant;
+
+use webattn::kinds::KindEntry;
+use webattn::testing::Rng;
 use webattn::{Attention, Context, DType, Shape, Tensor};
 
-/// One measured row.
-pub struct Row {
-    /// Attention kind.
-    pub kind: &'static str,
-    /// Storage type, "f32" or "f16".
-    pub dtype: &'static str,
-    /// Problem shape.
-    pub shape: Shape,
-    /// Median GPU time of one forward call, ms.
-    pub median_ms: f64,
-    /// Fastest GPU time, ms.
-    pub min_ms: f64,
-    /// Causal FLOPs (4 B H T T D / 2) over the median time, TFLOP/s.
-    pub tflops: f64,
-    /// The forward kernel's variant and tiles for this row.
-    pub tiles: webattn::TileConfig,
+use crate::{BenchArgs, BenchDType};
+
+type Res<T> = Result<T, String>;
+
+fn e(e: webattn::Error) -> String {
+    e.to_string()
 }
 
-fn random_tensor(
-    ctx: &Context,
-    shape: [usize; 4],
+/// One measured row.
+struct Row {
+    kind: &'static str,
     dtype: DType,
-    seed: &mut u64,
-) -> Result<Tensor, String> {
-    let data = crate::random(crate::elements(shape, ctx)?, seed);
+    shape: Shape,
+    /// Median GPU time of one forward call, ms.
+    median_ms: f64,
+    /// Fastest GPU time, ms.
+    min_ms: f64,
+    /// Causal FLOPs (4 B H T T D / 2) over the median time, TFLOP/s.
+    tflops: f64,
+    tiles: webattn::TileConfig,
+}
+
+/// The kind's default attention, causal where the kind has a causal mask.
+fn bench_attention(e: &KindEntry) -> Attention {
+    let a = (e.default)();
+    if a.kind().with_causal(true).is_some() {
+        a.causal(true)
+    } else {
+        a
+    }
+}
+
+fn random_tensor(ctx: &Context, shape: [usize; 4], dtype: DType, rng: &mut Rng) -> Res<Tensor> {
+    let n = shape
+        .iter()
+        .try_fold(dtype.size() as u64, |a, &d| a.checked_mul(d as u64))
+        .filter(|&b| b <= ctx.info().max_buffer)
+        .ok_or_else(|| format!("a tensor of shape {shape:?} does not fit one buffer"))?;
+    let data = rng.vec(n as usize / dtype.size(), 1.0);
     match dtype {
         DType::F32 => ctx.tensor_f32(&shape, &data),
         DType::F16 => ctx.tensor_f16(
@@ -39,29 +62,38 @@ fn random_tensor(
                 .collect::<Vec<_>>(),
         ),
     }
-    .map_err(|e| e.to_string())
+    .map_err(e)
+}
+
+fn qkv(ctx: &Context, s: &Shape, dtype: DType, rng: &mut Rng) -> Res<[Tensor; 3]> {
+    Ok([
+        random_tensor(ctx, s.q(), dtype, rng)?,
+        random_tensor(ctx, s.k(), dtype, rng)?,
+        random_tensor(ctx, s.v(), dtype, rng)?,
+    ])
+}
+
+fn encoder(ctx: &Context) -> wgpu::CommandEncoder {
+    ctx.device().create_command_encoder(&Default::default())
+}
+
+fn wait(ctx: &Context) -> Res<()> {
+    ctx.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map(|_| ())
+        .map_err(|err| format!("waiting for the GPU: {err}"))
 }
 
 /// Times `reps` forward calls of `attn`; returns the per-call GPU times in ms.
-fn time_kind(
-    ctx: &Context,
-    attn: &Attention,
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    shape: &Shape,
-    reps: u32,
-) -> Result<Vec<f64>, String> {
+fn time_kind(ctx: &Context, attn: &Attention, [q, k, v]: &[Tensor; 3], reps: u32) -> Res<Vec<f64>> {
     let dev = ctx.device();
-    let out = ctx
-        .alloc_output(attn, shape, q.dtype())
-        .map_err(|e| e.to_string())?;
+    let shape = Shape::from_shapes(q.shape(), k.shape(), v.shape()).map_err(e)?;
+    let out = ctx.alloc_output(attn, &shape, q.dtype()).map_err(e)?;
     // Warm-up: pipeline creation and first-touch costs stay out of the numbers.
     for _ in 0..3 {
-        let mut enc = dev.create_command_encoder(&Default::default());
-        ctx.record_into(&mut enc, attn, q, k, v, &out)
-            .map_err(|e| e.to_string())?;
-        ctx.submit(enc).map_err(|e| e.to_string())?;
+        let mut enc = encoder(ctx);
+        ctx.record_into(&mut enc, attn, q, k, v, &out).map_err(e)?;
+        ctx.submit(enc).map_err(e)?;
     }
     let count = 2 * reps;
     let qs = dev.create_query_set(&wgpu::QuerySetDescriptor {
@@ -78,17 +110,16 @@ fn time_kind(
         mapped_at_creation: false,
     });
     for r in 0..reps {
-        let mut enc = dev.create_command_encoder(&Default::default());
+        let mut enc = encoder(ctx);
         ctx.record_into_timed(&mut enc, attn, q, k, v, &out, Some((&qs, 2 * r)))
-            .map_err(|e| e.to_string())?;
-        ctx.submit(enc).map_err(|e| e.to_string())?;
+            .map_err(e)?;
+        ctx.submit(enc).map_err(e)?;
     }
-    let mut enc = dev.create_command_encoder(&Default::default());
+    let mut enc = encoder(ctx);
     enc.resolve_query_set(&qs, 0..count, &resolve, 0);
-    ctx.submit(enc).map_err(|e| e.to_string())?;
-    let t = Tensor::from_buffer(resolve, &[2 * count as usize], DType::F32)
-        .map_err(|e| e.to_string())?;
-    let bytes = pollster::block_on(ctx.read_bytes(&t)).map_err(|e| e.to_string())?;
+    ctx.submit(enc).map_err(e)?;
+    let t = Tensor::from_buffer(resolve, &[2 * count as usize], DType::F32).map_err(e)?;
+    let bytes = pollster::block_on(ctx.read_bytes(&t)).map_err(e)?;
     let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
     let period = ctx.queue().get_timestamp_period() as f64;
     Ok(ticks
@@ -97,30 +128,39 @@ fn time_kind(
         .collect())
 }
 
-pub fn run(
-    ctx: &Context,
-    shapes: &[Shape],
-    kinds: &[&'static str],
-    dtypes: &[DType],
-    reps: u32,
-) -> Result<Vec<Row>, String> {
+fn dtypes(d: BenchDType) -> Vec<DType> {
+    match d {
+        BenchDType::F32 => vec![DType::F32],
+        BenchDType::F16 => vec![DType::F16],
+        BenchDType::All => vec![DType::F32, DType::F16],
+    }
+}
+
+pub fn bench(a: &BenchArgs) -> Res<()> {
+    let ctx = crate::context(&a.device)?;
+    if a.cpu {
+        return cpu(&ctx, a);
+    }
     if !ctx.info().timestamp_query {
         return Err("this device has no TIMESTAMP_QUERY; bench needs GPU timestamps".into());
     }
+    let shapes = if a.shapes.is_empty() {
+        [1024, 4096, 16384]
+            .map(|t| Shape::new(1, 16, t, 64))
+            .into_iter()
+            .chain([Shape::new(4, 12, 4096, 128)])
+            .collect()
+    } else {
+        a.shapes.clone()
+    };
     let mut rows = Vec::new();
-    let mut seed = 0x0bad_5eed_u64;
-    for shape in shapes {
-        for &dtype in dtypes {
-            let q = random_tensor(ctx, shape.q(), dtype, &mut seed)?;
-            let k = random_tensor(ctx, shape.k(), dtype, &mut seed)?;
-            let v = random_tensor(ctx, shape.v(), dtype, &mut seed)?;
-            for &kind in kinds {
-                let attn = match kind {
-                    "softmax" => Attention::softmax().causal(true),
-                    "sigmoid" => Attention::sigmoid().causal(true),
-                    _ => Attention::stick_breaking(),
-                };
-                let mut ms = time_kind(ctx, &attn, &q, &k, &v, shape, reps)?;
+    let mut rng = Rng(0x0bad_5eed);
+    for shape in &shapes {
+        for dtype in dtypes(a.dtype) {
+            let x = qkv(&ctx, shape, dtype, &mut rng)?;
+            for entry in a.kind.entries() {
+                let attn = bench_attention(entry);
+                let mut ms = time_kind(&ctx, &attn, &x, a.reps)?;
                 ms.sort_by(f64::total_cmp);
                 let median_ms = ms[ms.len() / 2];
                 let flops = 4.0
@@ -130,24 +170,21 @@ pub fn run(
                     * shape.head_dim as f64
                     / 2.0;
                 let row = Row {
-                    kind,
-                    dtype: if dtype == DType::F32 { "f32" } else { "f16" },
+                    kind: entry.name,
+                    dtype,
                     shape: *shape,
                     median_ms,
                     min_ms: ms[0],
                     tflops: flops / (median_ms * 1e-3) / 1e12,
                     tiles: ctx
                         .forward_tiles(dtype, shape.head_dim, shape.v_dim)
-                        .map_err(|e| e.to_string())?,
+                        .map_err(e)?,
                 };
                 eprintln!(
-                    "{} {} {}x{}x{}x{} ({:?} BQ={}): {:.3} ms, {:.2} TFLOP/s",
+                    "{} {} {} ({:?} BQ={}): {:.3} ms, {:.2} TFLOP/s",
                     row.kind,
-                    row.dtype,
-                    shape.batch,
-                    shape.q_heads,
-                    shape.q_len,
-                    shape.head_dim,
+                    dtype.name(),
+                    dims(shape),
                     row.tiles.variant,
                     row.tiles.bq,
                     row.median_ms,
@@ -157,21 +194,31 @@ pub fn run(
             }
         }
     }
-    Ok(rows)
+    println!("{}", markdown(&ctx, &rows));
+    if let Some(p) = &a.json {
+        std::fs::write(p, json(&ctx, &rows)).map_err(|err| format!("{}: {err}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn dims(s: &Shape) -> String {
+    format!("{}x{}x{}x{}", s.batch, s.q_heads, s.q_len, s.head_dim)
 }
 
 /// The rows as a markdown table, with the device line.
-pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
+fn markdown(ctx: &Context, rows: &[Row]) -> String {
     let i = ctx.info();
     let mut s = format!(
-        "device: {} ({}), variant {:?}, f16 read as {:?}\n\n| kind | dtype | B | H | T | D | variant | median ms | min ms | TFLOP/s |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "device: {} ({}), variant {:?}, f16 read as {:?}\n\n\
+         | kind | dtype | B | H | T | D | variant | median ms | min ms | TFLOP/s |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
         i.name, i.backend, i.variant, i.f16_storage
     );
     for r in rows {
         s += &format!(
             "| {} | {} | {} | {} | {} | {} | {:?} | {:.3} | {:.3} | {:.2} |\n",
             r.kind,
-            r.dtype,
+            r.dtype.name(),
             r.shape.batch,
             r.shape.q_heads,
             r.shape.q_len,
@@ -186,17 +233,109 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
 }
 
 /// The rows as a JSON array.
-pub fn json(ctx: &Context, rows: &[Row]) -> String {
+fn json(ctx: &Context, rows: &[Row]) -> String {
     let i = ctx.info();
-    let items: Vec<String> = rows
+    let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
-            format!(
-                "  {{\"kind\": \"{}\", \"dtype\": \"{}\", \"shape\": \"{}x{}x{}x{}\", \"median_ms\": {:.5}, \"min_ms\": {:.5}, \"tflops\": {:.3}, \"device\": \"{}\", \"variant\": \"{:?}\", \"bq\": {}, \"bk\": {}}}",
-                r.kind, r.dtype, r.shape.batch, r.shape.q_heads, r.shape.q_len, r.shape.head_dim, r.median_ms, r.min_ms, r.tflops,
-                i.name.replace(['"', '\\'], "'"), r.tiles.variant, r.tiles.bq, r.tiles.bk
-            )
+            serde_json::json!({
+                "kind": r.kind,
+                "dtype": r.dtype.name(),
+                "shape": dims(&r.shape),
+                "median_ms": r.median_ms,
+                "min_ms": r.min_ms,
+                "tflops": r.tflops,
+                "device": i.name,
+                "variant": format!("{:?}", r.tiles.variant),
+                "bq": r.tiles.bq,
+                "bk": r.tiles.bk,
+            })
         })
         .collect();
-    format!("[\n{}\n]\n", items.join(",\n"))
+    serde_json::to_string_pretty(&items).unwrap_or_default() + "\n"
+}
+
+/// Calls between submits in `--cpu`.
+const BATCH: u32 = 250;
+
+/// `bench --cpu`: µs per `record_into` call, per kind, and the wgpu objects created.
+fn cpu(ctx: &Context, a: &BenchArgs) -> Res<()> {
+    let shape = a
+        .shapes
+        .first()
+        .copied()
+        .unwrap_or(Shape::new(1, 8, 128, 64));
+    let dtype = match a.dtype {
+        BenchDType::F16 => DType::F16,
+        _ => DType::F32,
+    };
+    let i = ctx.info();
+    println!(
+        "device: {} ({}), variant {:?}\nrecord_into CPU cost, shape {} {}, {} calls per kind \
+         into one encoder, submitted (and waited for) every {BATCH} calls outside the timing\n",
+        i.name,
+        i.backend,
+        i.variant,
+        dims(&shape),
+        dtype.name(),
+        a.calls
+    );
+    println!(
+        "| kind | median µs | p10 µs | p90 µs | objects before the loop | created in the loop |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let x = qkv(ctx, &shape, dtype, &mut Rng(0x00c0_ffee))?;
+    let [q, k, v] = &x;
+    let mut all_reused = true;
+    for entry in a.kind.entries() {
+        let attn = bench_attention(entry);
+        let out = ctx.alloc_output(&attn, &shape, dtype).map_err(e)?;
+        // Warm-up: pipelines and bind groups are created here, once.
+        for _ in 0..3 {
+            let mut enc = encoder(ctx);
+            ctx.record_into(&mut enc, &attn, q, k, v, &out).map_err(e)?;
+            ctx.submit(enc).map_err(e)?;
+        }
+        wait(ctx)?;
+        let before = ctx.objects_created();
+        let mut us = Vec::with_capacity(a.calls as usize);
+        let mut enc = encoder(ctx);
+        for c in 0..a.calls {
+            let t = Instant::now();
+            ctx.record_into(&mut enc, &attn, q, k, v, &out).map_err(e)?;
+            us.push(t.elapsed().as_secs_f64() * 1e6);
+            if (c + 1) % BATCH == 0 {
+                ctx.submit(std::mem::replace(&mut enc, encoder(ctx)))
+                    .map_err(e)?;
+                wait(ctx)?;
+            }
+        }
+        ctx.submit(enc).map_err(e)?;
+        wait(ctx)?;
+        let after = ctx.objects_created();
+        all_reused &= after == before;
+        us.sort_by(f64::total_cmp);
+        let p = |f: f64| us[((us.len() - 1) as f64 * f) as usize];
+        let counts = |c: webattn::ObjectCounts| {
+            format!(
+                "{} buffers, {} bind groups, {} pipelines",
+                c.buffers, c.bind_groups, c.pipelines
+            )
+        };
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {} buffers, {} bind groups, {} pipelines |",
+            entry.name,
+            p(0.5),
+            p(0.1),
+            p(0.9),
+            counts(before),
+            after.buffers - before.buffers,
+            after.bind_groups - before.bind_groups,
+            after.pipelines - before.pipelines
+        );
+    }
+    if !all_reused {
+        eprintln!("warning: repeated record_into calls created wgpu objects");
+    }
+    Ok(())
 }

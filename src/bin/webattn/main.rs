@@ -1,659 +1,369 @@
-//! `webattn`: the command-line program.
+//! `webattn`: the command-line program (cargo feature `cli`).
 //!
 //! ```text
-//! webattn info                         adapter, features, limits, tiles per head dim
-//! webattn run -i qkv.safetensors -o out.safetensors --kind stick-breaking [options]
-//! webattn check [--kind all] [shape options]   GPU against the f64 reference, errors printed
-//! webattn bench [--shapes BxHxTxD,...] [--reps 20] [--json PATH]   GPU-timestamped benchmark
+//! webattn info                                     adapter, features, variant, tiles per head dim and dtype
+//! webattn run -i IN.safetensors -o OUT.safetensors --kind KIND [--weights] [--in-place]
+//!             [--compute f32|f16] [--out-dtype f32|f16] [attention options]
+//! webattn check [--kind KIND|all] [--dtype f32|f16] [--seed N] [shape options] [attention options]
+//! webattn check --sweep [--dtype f32|f16] [--kind KIND|all] [--seed N]
+//! webattn bench [--shapes BxHxTxD,...] [--kind KIND|all] [--dtype f32|f16|all] [--reps N] [--json PATH]
+//! webattn bench --cpu [--shapes BxHxTxD] [--kind KIND|all] [--calls N]
 //! ```
-//! Every command takes `--adapter auto|software|vulkan|metal|dx12|gl` (or WEBATTN_ADAPTER).
-//! With no GPU it runs on the software adapter (Mesa lavapipe on Linux).
+//!
+//! Every subcommand takes `--adapter`, `--variant` (they override `WEBATTN_ADAPTER` and
+//! `WEBATTN_VARIANT`; an unknown value of those variables is an error) and `--max-wg-mem`;
+//! `webattn <command> --help` describes its flags. Kinds come from the library's registry
+//! (`webattn::kinds::registry()`): the attention options a user gives become one JSON object
+//! for `Attention::from_json`, so an option the chosen kind does not have is an error.
+//!
+//! `run` never overwrites its input unless `--in-place` is given; it writes through symlinks
+//! and special files (`/dev/null`), replaces regular files atomically and keeps their
+//! permissions. It keeps the input's storage type (f32 or f16 kernels; bf16 runs in f32).
+//! Files: `run.rs`, `output.rs` (safe writing), `options.rs` (attention options), `check.rs`,
+//! `bench.rs`, `info.rs`.
 
 mod bench;
+mod check;
+mod info;
+mod options;
+mod output;
+mod run;
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use webattn::{
-    Attention, Context, ContextOptions, DType, Kind, Remainder, Shape, SigmoidBias, SigmoidOptions,
-    SoftmaxOptions, StickBreakingOptions,
-};
+use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use webattn::kinds::{self, KindEntry};
+use webattn::{AdapterChoice, Context, ContextOptions, DType, Variant};
 
-const USAGE: &str = "\
-webattn: tiled stick-breaking, softmax and sigmoid attention on WebGPU (wgpu)
+use crate::options::AttnArgs;
 
-USAGE:
-  webattn info
-  webattn run   -i IN.safetensors -o OUT.safetensors --kind KIND [OPTIONS]
-  webattn check --sweep [--dtype f32|f16]   every kind and option over odd shapes; largest error per kind
-  webattn check [--kind KIND|all] [--batch B --heads HQ --kv-heads HKV --q-len TQ --kv-len TK --dim D --v-dim DV] [--seed N] [OPTIONS]
-
-  webattn bench [--shapes 1x16x1024x64,...] [--kind KIND|all] [--dtype f32|f16|all] [--reps N] [--json PATH]
-
-KIND: softmax | sigmoid | stick-breaking
-
-OPTIONS:
-  --adapter NAME        auto | software | vulkan | metal | dx12 | gl (default: $WEBATTN_ADAPTER or auto)
-  --variant NAME        portable | subgroup | coopmat: force a kernel variant (default: $WEBATTN_VARIANT or the fastest)
-  --max-wg-mem BYTES    plan tiles for at most this much workgroup memory (tuning, tests)
-  --dtype f32|f16       check: storage type (tolerance 1e-5 or 5e-3, SPEC.md section 6)
-  --causal              causal mask (softmax, sigmoid; stick-breaking is always causal)
-  --window W            sliding window of W keys
-  --scale S             logit scale (default 1/sqrt(D))
-  --sinks a,b,...       softmax: per-head sink logits (or a tensor 'sinks' [Hq] in the input file)
-  --bias B|minus-log-n  sigmoid bias (default minus-log-n)
-  --normalize           sigmoid: row-normalised variant
-  --attend-current      stick-breaking: the current token takes a share too
-  --remainder drop|current   stick-breaking remainder policy (default drop)
-  --weights             run: also write the attention weights 'weights' [B,Hq,Tq,Tk]
-
-run reads tensors q [B,Hq,Tq,D], k [B,Hkv,Tk,D], v [B,Hkv,Tk,Dv] (F32, F16 or BF16) and writes
-o (and lse or rem) as F32.";
-
-struct Args {
-    cmd: String,
-    flags: HashMap<String, String>,
+/// Tiled softmax, sigmoid and stick-breaking attention on WebGPU (wgpu).
+///
+/// With no GPU it runs on a software adapter (Mesa lavapipe on Linux).
+#[derive(Debug, Parser)]
+#[command(
+    name = "webattn",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
 }
 
-const SWITCHES: [&str; 6] = [
-    "causal",
-    "normalize",
-    "attend-current",
-    "weights",
-    "help",
-    "sweep",
-];
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Print the adapter, its features, the kernel variant and the tiles per head dim and dtype.
+    Info(InfoArgs),
+    /// Run one attention call on q, k, v read from a .safetensors file; write o and lse or rem.
+    #[command(long_about = RUN_ABOUT)]
+    Run(Box<RunArgs>),
+    /// Compare the GPU with the f64 reference on fresh random inputs (SPEC.md section 6).
+    #[command(long_about = CHECK_ABOUT)]
+    Check(Box<CheckArgs>),
+    /// Time the forward kernels with GPU timestamps, or the CPU cost of recording (--cpu).
+    Bench(Box<BenchArgs>),
+}
 
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let cmd = it.next().unwrap_or_else(|| "help".into());
-    let mut flags = HashMap::new();
-    while let Some(a) = it.next() {
-        let key = match a.as_str() {
-            "-i" => "input".to_string(),
-            "-o" => "output".to_string(),
-            "-h" => "help".to_string(),
-            s if s.starts_with("--") => s[2..].to_string(),
-            s => return Err(format!("unexpected argument '{s}'")),
-        };
-        if SWITCHES.contains(&key.as_str()) {
-            flags.insert(key, String::new());
-        } else {
-            let v = it.next().ok_or_else(|| format!("--{key} needs a value"))?;
-            flags.insert(key, v);
+const RUN_ABOUT: &str = "\
+Run one attention call on q, k, v read from a .safetensors file; write o and lse or rem.
+
+Input: tensors q [B, Hq, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv], all of one dtype (F32,
+F16 or BF16), and optionally sinks [Hq] (used by kinds with sink logits; --sinks overrides it).
+Tk = 0 (an empty cache) is valid.
+
+Dtype: the kernels keep the input's storage type: F32 inputs run the f32 kernels, F16 inputs the
+f16 kernels (f32 accumulation). BF16 inputs run in f32 (bf16's range exceeds f16's).
+--compute forces one; --out-dtype sets o's dtype (default: the compute dtype). lse, rem and the
+weights are always written as F32.
+
+Output: OUT is never the input file (also through a symlink or a hard link) unless --in-place is
+given; then the input is read completely first and replaced atomically. A symlink at OUT is
+written through (its target is replaced, the link kept); a special file (/dev/null, a FIFO) is
+opened and written directly; a regular file is replaced atomically through a temporary file in
+its directory and keeps its permissions; a new file gets the umask's permissions.";
+
+const CHECK_ABOUT: &str = "\
+Compare the GPU with the f64 reference on fresh random inputs (SPEC.md section 6).
+
+Every run draws a fresh seed and prints it; --seed N (or WEBATTN_SEED) replays one. Each row shows
+the GPU's relative L2 error and largest absolute error against f64, e32 (the error of a plain f32
+computation of the same kind on the same inputs) and the bound max(tol, 2 e32), tol = 1e-5 for f32
+and 5e-3 for f16; a row passes when the outputs are finite where they must be and the error is
+within the bound.
+
+Without attention options, check runs the option sets of every kind (or of --kind) and the
+extreme-logit sets; with options, it runs that one attention of one --kind. --sweep runs the
+option sets over the sweep shapes (T = 1, tile edges, every head dim, GQA, Tq != Tk, Tk = 0) and
+prints the largest error per kind and output; it exits non-zero on any failure.";
+
+/// Device selection, shared by every subcommand.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Device")]
+struct DeviceArgs {
+    /// Adapter: auto, software, vulkan, metal, dx12, gl, webgpu [default: $WEBATTN_ADAPTER or auto]
+    #[arg(long, value_name = "NAME", value_parser = parse_adapter)]
+    adapter: Option<AdapterChoice>,
+    /// Kernel variant: portable, subgroup, coopmat [default: $WEBATTN_VARIANT or the fastest]
+    #[arg(long, value_name = "NAME", value_parser = parse_variant)]
+    variant: Option<Variant>,
+    /// Plan tiles for at most this much workgroup memory (tuning, tests)
+    #[arg(long, value_name = "BYTES")]
+    max_wg_mem: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+struct InfoArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Input .safetensors with q, k, v (and optionally sinks)
+    #[arg(short, long, value_name = "IN.safetensors")]
+    input: PathBuf,
+    /// Output .safetensors (o, lse or rem, weights); never the input unless --in-place
+    #[arg(short, long, value_name = "OUT.safetensors")]
+    output: PathBuf,
+    /// Attention kind
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    kind: &'static KindEntry,
+    /// Also write the attention weights 'weights' [B, Hq, Tq, Tk] (F32; checked to fit first)
+    #[arg(long)]
+    weights: bool,
+    /// Allow OUT to be the input file: read it completely, then replace it atomically
+    #[arg(long)]
+    in_place: bool,
+    /// Storage type of the kernels [default: the input's; bf16 runs in f32]
+    #[arg(long, value_enum, value_name = "DTYPE")]
+    compute: Option<DTypeArg>,
+    /// Dtype of o in the output file [default: the compute dtype]
+    #[arg(long, value_enum, value_name = "DTYPE")]
+    out_dtype: Option<DTypeArg>,
+    #[command(flatten)]
+    attn: AttnArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("shape").multiple(true)))]
+struct CheckArgs {
+    /// Every kind's option sets over the sweep shapes; the largest error per kind and output
+    #[arg(long, conflicts_with_all = ["batch", "heads", "kv_heads", "q_len", "kv_len", "dim", "v_dim", "AttnArgs"])]
+    sweep: bool,
+    /// Kind to check, or all
+    #[arg(long, value_name = "KIND|all", default_value = "all", value_parser = parse_kind_sel)]
+    kind: KindSel,
+    /// Storage type: f32 (tolerance 1e-5) or f16 (5e-3)
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: DTypeArg,
+    /// Replay the random inputs of an earlier run [default: a fresh seed, printed]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Batch B
+    #[arg(long, default_value_t = 1, group = "shape")]
+    batch: usize,
+    /// Query heads Hq
+    #[arg(long, default_value_t = 4, group = "shape")]
+    heads: usize,
+    /// Key/value heads Hkv [default: Hq]
+    #[arg(long, group = "shape")]
+    kv_heads: Option<usize>,
+    /// Query length Tq
+    #[arg(long, default_value_t = 128, group = "shape")]
+    q_len: usize,
+    /// Key length Tk [default: Tq]
+    #[arg(long, group = "shape")]
+    kv_len: Option<usize>,
+    /// Head dim D
+    #[arg(long, default_value_t = 64, group = "shape")]
+    dim: usize,
+    /// Value head dim Dv [default: D]
+    #[arg(long, group = "shape")]
+    v_dim: Option<usize>,
+    #[command(flatten)]
+    attn: AttnArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Shapes B x H x T x D (Tq = Tk, D = Dv) [default: 1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128; --cpu: 1x8x128x64]
+    #[arg(long, value_name = "BxHxTxD,...", value_delimiter = ',', value_parser = parse_shape)]
+    shapes: Vec<webattn::Shape>,
+    /// Kind to time, or all (causal where the kind has a mask)
+    #[arg(long, value_name = "KIND|all", default_value = "all", value_parser = parse_kind_sel)]
+    kind: KindSel,
+    /// Storage types to time
+    #[arg(long, value_enum, default_value = "all")]
+    dtype: BenchDType,
+    /// Timed runs per row (median of them; 20 to 2048)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(20..=2048))]
+    reps: u32,
+    /// Also write the rows as JSON to PATH
+    #[arg(long, value_name = "PATH", conflicts_with = "cpu")]
+    json: Option<PathBuf>,
+    /// Measure the CPU cost of Context::record_into (µs per call, median) instead of GPU time
+    #[arg(long)]
+    cpu: bool,
+    /// --cpu: timed record_into calls per kind (one encoder, submitted every 250 calls)
+    #[arg(long, default_value_t = 3000, requires = "cpu", value_parser = clap::value_parser!(u32).range(100..))]
+    calls: u32,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// A storage type on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DTypeArg {
+    F32,
+    F16,
+}
+
+impl From<DTypeArg> for DType {
+    fn from(d: DTypeArg) -> DType {
+        match d {
+            DTypeArg::F32 => DType::F32,
+            DTypeArg::F16 => DType::F16,
         }
     }
-    Ok(Args { cmd, flags })
 }
 
-impl Args {
-    fn get<T: std::str::FromStr>(&self, k: &str, default: T) -> Result<T, String> {
-        match self.flags.get(k) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{k}: cannot parse '{v}'")),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BenchDType {
+    F32,
+    F16,
+    All,
+}
+
+/// `--kind K|all`.
+#[derive(Debug, Clone, Copy)]
+enum KindSel {
+    All,
+    One(&'static KindEntry),
+}
+
+impl KindSel {
+    /// The registry entries selected.
+    fn entries(self) -> Vec<&'static KindEntry> {
+        match self {
+            KindSel::All => kinds::registry().to_vec(),
+            KindSel::One(e) => vec![e],
         }
     }
-    fn has(&self, k: &str) -> bool {
-        self.flags.contains_key(k)
+
+    fn admits(self, name: &str) -> bool {
+        match self {
+            KindSel::All => true,
+            KindSel::One(e) => e.name == name,
+        }
     }
 }
 
-fn context(args: &Args) -> Result<Context, String> {
-    let mut opts = ContextOptions::from_env();
-    if let Some(a) = args.flags.get("adapter") {
-        opts.adapter = webattn::AdapterChoice::parse(a).ok_or(format!("unknown adapter '{a}'"))?;
+fn parse_kind(s: &str) -> Result<&'static KindEntry, String> {
+    kinds::find(s).map_err(|_| {
+        format!(
+            "'{s}' is not a registered kind (known: {})",
+            kinds::names().join(", ")
+        )
+    })
+}
+
+fn parse_kind_sel(s: &str) -> Result<KindSel, String> {
+    if s.trim().eq_ignore_ascii_case("all") {
+        return Ok(KindSel::All);
     }
-    if let Some(v) = args.flags.get("variant") {
-        opts.variant = Some(webattn::Variant::parse(v).ok_or(format!(
-            "--variant: '{v}' is not portable, subgroup or coopmat"
-        ))?);
+    parse_kind(s).map(KindSel::One)
+}
+
+fn parse_adapter(s: &str) -> Result<AdapterChoice, String> {
+    AdapterChoice::parse(s)
+        .ok_or_else(|| "not one of auto, software, vulkan, metal, dx12, gl, webgpu".into())
+}
+
+fn parse_variant(s: &str) -> Result<Variant, String> {
+    Variant::parse(s).ok_or_else(|| "not one of portable, subgroup, coopmat".into())
+}
+
+fn parse_shape(s: &str) -> Result<webattn::Shape, String> {
+    let dims = s
+        .split('x')
+        .map(|x| x.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| format!("'{s}' is not BxHxTxD"))?;
+    let [b, h, t, d] = dims[..] else {
+        return Err(format!("'{s}' is not BxHxTxD"));
+    };
+    let shape = webattn::Shape::new(b, h, t, d);
+    shape.validate().map_err(|e| e.to_string())?;
+    Ok(shape)
+}
+
+/// The context the device flags ask for. The environment is read first (an unknown
+/// `WEBATTN_ADAPTER`, `WEBATTN_VARIANT` or `WEBATTN_F16` value is an error, as the library
+/// says); the flags override it.
+fn context(dev: &DeviceArgs) -> Result<Context, String> {
+    let mut opts = ContextOptions::from_env().map_err(|e| e.to_string())?;
+    if let Some(a) = dev.adapter {
+        opts.adapter = a;
     }
-    if args.has("max-wg-mem") {
-        opts.max_workgroup_storage = Some(args.get("max-wg-mem", 0u32)?);
+    if let Some(v) = dev.variant {
+        opts.variant = Some(v);
+    }
+    if let Some(m) = dev.max_wg_mem {
+        opts.max_workgroup_storage = Some(m);
     }
     Context::new_blocking(opts).map_err(|e| e.to_string())
 }
 
-fn attention(
-    args: &Args,
-    kind: &str,
-    hq: usize,
-    file_sinks: Option<Vec<f32>>,
-) -> Result<Attention, String> {
-    let causal = args.has("causal");
-    let kind = match kind {
-        "softmax" => {
-            let sinks = match args.flags.get("sinks") {
-                Some(s) => Some(
-                    s.split(',')
-                        .map(|x| {
-                            x.trim()
-                                .parse::<f32>()
-                                .map_err(|_| format!("--sinks: bad '{x}'"))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-                None => file_sinks,
-            };
-            if let Some(s) = &sinks {
-                if s.len() != hq {
-                    return Err(format!("{} sink logits for {hq} query heads", s.len()));
-                }
-            }
-            Kind::Softmax(SoftmaxOptions { causal, sinks })
-        }
-        "sigmoid" => {
-            let bias = match args.flags.get("bias").map(String::as_str) {
-                None | Some("minus-log-n") => SigmoidBias::MinusLogKeys,
-                Some(b) => SigmoidBias::Value(b.parse().map_err(|_| format!("--bias: bad '{b}'"))?),
-            };
-            Kind::Sigmoid(SigmoidOptions {
-                causal,
-                bias,
-                normalize: args.has("normalize"),
-            })
-        }
-        "stick-breaking" | "stick_breaking" | "sb" => {
-            let remainder = match args.flags.get("remainder").map(String::as_str) {
-                None | Some("drop") => Remainder::Drop,
-                Some("current") => Remainder::ToCurrent,
-                Some(r) => return Err(format!("--remainder: '{r}' is not drop or current")),
-            };
-            Kind::StickBreaking(StickBreakingOptions {
-                attend_current: args.has("attend-current"),
-                remainder,
-            })
-        }
-        k => {
-            return Err(format!(
-                "unknown kind '{k}' (softmax, sigmoid, stick-breaking)"
-            ))
-        }
-    };
-    let mut a = Attention::of(kind);
-    if args.has("scale") {
-        a.scale = Some(args.get("scale", 0.0f32)?);
-    }
-    if args.has("window") {
-        a.window = Some(args.get("window", 0u32)?);
-    }
-    Ok(a)
-}
-
-fn info(args: &Args) -> Result<(), String> {
-    let ctx = context(args)?;
-    println!("{}", ctx.info());
-    println!(
-        "\nforward kernels per head dim and dtype (variant, BQ rows x BK keys, workgroup memory):"
-    );
-    for d in [16, 32, 64, 80, 96, 128, 256] {
-        for dtype in [DType::F32, DType::F16] {
-            match ctx.forward_tiles(dtype, d, d) {
-                Ok(t) => println!(
-                    "  D={d:<4} {:<4} {:<10} BQ={:<3} BK={:<3} {} bytes",
-                    if dtype == DType::F32 { "f32" } else { "f16" },
-                    format!("{:?}", t.variant),
-                    t.bq,
-                    t.bk,
-                    t.workgroup_bytes()
-                ),
-                Err(e) => println!("  D={d:<4} {e}"),
-            }
-        }
-    }
-    Ok(())
-}
-
-fn read_tensor(
-    st: &safetensors::SafeTensors,
-    name: &str,
-) -> Result<(Vec<usize>, Vec<f32>), String> {
-    use safetensors::Dtype;
-    let t = st
-        .tensor(name)
-        .map_err(|e| format!("tensor '{name}': {e}"))?;
-    let d = t.data();
-    let data: Vec<f32> = match t.dtype() {
-        Dtype::F32 => bytemuck::pod_collect_to_vec(d),
-        Dtype::F16 => bytemuck::pod_collect_to_vec::<u8, half::f16>(d)
-            .into_iter()
-            .map(f32::from)
-            .collect(),
-        Dtype::BF16 => bytemuck::pod_collect_to_vec::<u8, half::bf16>(d)
-            .into_iter()
-            .map(f32::from)
-            .collect(),
-        other => {
-            return Err(format!(
-                "tensor '{name}' is {other:?}; F32, F16 or BF16 expected"
-            ))
-        }
-    };
-    Ok((t.shape().to_vec(), data))
-}
-
-fn run(args: &Args) -> Result<(), String> {
-    let input = args
-        .flags
-        .get("input")
-        .ok_or("run needs -i IN.safetensors")?;
-    let output = args
-        .flags
-        .get("output")
-        .ok_or("run needs -o OUT.safetensors")?;
-    let kind = args.flags.get("kind").ok_or("run needs --kind")?;
-    let bytes = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| format!("{input}: {e}"))?;
-    let (qs, q) = read_tensor(&st, "q")?;
-    let (ks, k) = read_tensor(&st, "k")?;
-    let (vs, v) = read_tensor(&st, "v")?;
-    let shape = Shape::from_shapes(&qs, &ks, &vs).map_err(|e| e.to_string())?;
-    let file_sinks = if st.names().contains(&"sinks") {
-        Some(read_tensor(&st, "sinks")?.1)
-    } else {
-        None
-    };
-    let attn = attention(args, kind, shape.q_heads, file_sinks)?;
-    let ctx = context(args)?;
-    eprintln!("adapter: {} ({})", ctx.info().name, ctx.info().backend);
-    let out = pollster::block_on(ctx.attention_f32(&attn, &shape, &q, &k, &v))
-        .map_err(|e| e.to_string())?;
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
-        vec![("o".into(), shape.o().to_vec(), out.o)];
-    if let Some(l) = out.lse {
-        tensors.push(("lse".into(), shape.rows().to_vec(), l));
-    }
-    if let Some(r) = out.rem {
-        tensors.push(("rem".into(), shape.rows().to_vec(), r));
-    }
-    if args.has("weights") {
-        let a = pollster::block_on(ctx.weights_f32(&attn, &shape, &q, &k, &v))
-            .map_err(|e| e.to_string())?;
-        tensors.push(("weights".into(), shape.weights().to_vec(), a));
-    }
-    let views = tensors
-        .iter()
-        .map(|(n, s, d)| {
-            safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                s.clone(),
-                bytemuck::cast_slice(d),
-            )
-            .map(|v| (n.clone(), v))
-            .map_err(|e| e.to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize_to_file(views, None, std::path::Path::new(output))
-        .map_err(|e| format!("{output}: {e}"))?;
-    eprintln!(
-        "wrote {} ({})",
-        output,
-        tensors
-            .iter()
-            .map(|t| t.0.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    Ok(())
-}
-
-/// Element count of a tensor shape, refused if it cannot fit one device buffer (before any
-/// host memory is spent on it).
-pub fn elements(shape: [usize; 4], ctx: &Context) -> Result<usize, String> {
-    shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| (n as u64).saturating_mul(4) <= ctx.info().max_buffer)
-        .ok_or_else(|| {
-            format!("a tensor of shape {shape:?} does not fit one buffer of this device")
-        })
-}
-
-/// Small deterministic generator for `check` and `bench` inputs (never zeros).
-pub fn random(n: usize, seed: &mut u64) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            *seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let x = ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-            if x == 0.0 {
-                0.25
-            } else {
-                x
-            }
-        })
-        .collect()
-}
-
-fn rel_errors(got: &[f32], want: &[f64]) -> (f64, f64, bool) {
-    // Magnitudes below f32's normal range compare as 0: f32 storage cannot hold them.
-    let flush = |x: f64| {
-        if x.abs() < f32::MIN_POSITIVE as f64 {
-            0.0
-        } else {
-            x
-        }
-    };
-    let (mut num, mut den, mut max_abs, mut finite) = (0.0, 0.0, 0.0f64, true);
-    for (&g, &w) in got.iter().zip(want) {
-        let (g, w) = (flush(g as f64) as f32, flush(w));
-        if !w.is_finite() {
-            finite &= g as f64 == w;
-            continue;
-        }
-        finite &= g.is_finite();
-        let d = g as f64 - w;
-        num += d * d;
-        den += w * w;
-        max_abs = max_abs.max(d.abs());
-    }
-    ((num / den.max(f64::MIN_POSITIVE)).sqrt(), max_abs, finite)
-}
-
-/// Runs `attn` on the GPU and on the f64 reference; (output name, (rel L2, max abs, finite))
-/// for o and lse or rem.
-type Errors = Vec<(&'static str, (f64, f64, bool))>;
-fn gpu_vs_reference(
-    ctx: &Context,
-    attn: &Attention,
-    shape: &Shape,
-    [q, k, v]: [&[f32]; 3],
-    f16: bool,
-) -> Result<Errors, String> {
-    let got = if f16 {
-        // The inputs were rounded to f16 by the caller, so the reference sees the same values.
-        let h = |x: &[f32]| {
-            x.iter()
-                .map(|&y| half::f16::from_f32(y))
-                .collect::<Vec<_>>()
-        };
-        pollster::block_on(ctx.attention_f16(attn, shape, &h(q), &h(k), &h(v)))
-    } else {
-        pollster::block_on(ctx.attention_f32(attn, shape, q, k, v))
-    }
-    .map_err(|e| e.to_string())?;
-    let want = webattn::reference(attn, shape, q, k, v).map_err(|e| e.to_string())?;
-    let mut rows = vec![("o", rel_errors(&got.o, &want.o))];
-    if let (Some(g), Some(w)) = (&got.lse, &want.lse) {
-        rows.push(("lse", rel_errors(g, w)));
-    }
-    if let (Some(g), Some(w)) = (&got.rem, &want.rem) {
-        rows.push(("rem", rel_errors(g, w)));
-    }
-    Ok(rows)
-}
-
 fn print_adapter(ctx: &Context) {
     let i = ctx.info();
-    println!("adapter: {} ({}, {})", i.name, i.backend, i.device_type);
-}
-
-/// `check --sweep [--dtype f32|f16]`: every kind and main option over odd shapes (T = 1, tile
-/// edges, every head dim, GQA, Tq < Tk, Tq > Tk); prints the largest relative error per kind
-/// and output. f16 runs the inputs rounded to f16 (the reference sees the same values) and
-/// holds them to SPEC.md's 5e-3; f32 to 1e-5.
-fn sweep(args: &Args) -> Result<bool, String> {
-    let ctx = context(args)?;
-    print_adapter(&ctx);
-    let (f16, tol) = check_dtype(args)?;
-    let mut seed = args.get("seed", 0x5eed_u64)?;
-    println!("seed: {seed}");
-    let mut shapes = Vec::new();
-    for t in [1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 129] {
-        shapes.push(Shape::new(1, 2, t, 64));
-    }
-    for d in [16, 32, 64, 80, 96, 128, 256, 8, 40] {
-        shapes.push(Shape {
-            kv_heads: 1,
-            ..Shape::new(1, 2, 37, d)
-        });
-    }
-    for (tq, tk) in [(1, 90), (7, 70), (50, 50), (40, 20)] {
-        shapes.push(Shape {
-            batch: 2,
-            q_heads: 8,
-            kv_heads: 2,
-            q_len: tq,
-            kv_len: tk,
-            head_dim: 32,
-            v_dim: 32,
-        });
-    }
-    let variants: Vec<(&str, Attention)> = vec![
-        ("softmax", Attention::softmax()),
-        ("softmax", Attention::softmax().causal(true)),
-        ("softmax", Attention::softmax().causal(true).window(9)),
-        ("sigmoid", Attention::sigmoid()),
-        ("sigmoid", Attention::sigmoid().causal(true)),
-        (
-            "sigmoid",
-            Attention::of(Kind::Sigmoid(SigmoidOptions {
-                causal: true,
-                bias: SigmoidBias::Value(0.0),
-                normalize: true,
-            })),
-        ),
-        ("stick-breaking", Attention::stick_breaking()),
-        (
-            "stick-breaking",
-            Attention::of(Kind::StickBreaking(StickBreakingOptions {
-                attend_current: true,
-                remainder: Remainder::ToCurrent,
-            })),
-        ),
-        ("stick-breaking", Attention::stick_breaking().window(9)),
-        // Extreme logits: |z| up to about 1e3.
-        ("softmax", Attention::softmax().causal(true).scale(200.0)),
-        ("sigmoid", Attention::sigmoid().causal(true).scale(200.0)),
-        ("stick-breaking", Attention::stick_breaking().scale(200.0)),
-    ];
-    let mut worst: Vec<(String, f64)> = Vec::new();
-    let mut note = |key: String, e: f64| match worst.iter_mut().find(|w| w.0 == key) {
-        Some(w) => w.1 = w.1.max(e),
-        None => worst.push((key, e)),
-    };
-    let mut all_ok = true;
-    let mut runs = 0;
-    let mut variants_seen = std::collections::BTreeSet::new();
-    let n = |s: [usize; 4]| s.iter().product::<usize>();
-    for shape in &shapes {
-        let q = round_to(f16, random(n(shape.q()), &mut seed));
-        let k = round_to(f16, random(n(shape.k()), &mut seed));
-        let v = round_to(f16, random(n(shape.v()), &mut seed));
-        let variant = ctx
-            .forward_tiles(
-                if f16 { DType::F16 } else { DType::F32 },
-                shape.head_dim,
-                shape.v_dim,
-            )
-            .map_err(|e| e.to_string())?
-            .variant;
-        variants_seen.insert(format!("{variant:?}"));
-        for (name, attn) in &variants {
-            for (o, (rel, _, finite)) in gpu_vs_reference(&ctx, attn, shape, [&q, &k, &v], f16)? {
-                all_ok &= finite && rel < tol;
-                note(
-                    format!("{name} {o}"),
-                    if finite { rel } else { f64::INFINITY },
-                );
-            }
-            runs += 1;
-        }
-    }
     println!(
-        "{runs} GPU runs against the f64 reference, {} storage, kernel variants {variants_seen:?}\n",
-        if f16 { "f16" } else { "f32" }
+        "adapter: {} ({}, {}), variant {:?}",
+        i.name, i.backend, i.device_type, i.variant
     );
-    println!("| kind and output | largest relative L2 error | tolerance |\n|---|---|---|");
-    for (k, e) in worst {
-        println!("| {k} | {e:.3e} | {tol:e} |");
-    }
-    Ok(all_ok)
 }
 
-/// `--dtype f32|f16` of `check`: (is f16, relative L2 tolerance of SPEC.md section 6).
-fn check_dtype(args: &Args) -> Result<(bool, f64), String> {
-    match args.flags.get("dtype").map(String::as_str) {
-        None | Some("f32") => Ok((false, 1e-5)),
-        Some("f16") => Ok((true, 5e-3)),
-        Some(d) => Err(format!("--dtype: '{d}' is not f32 or f16 (check)")),
+/// The clap command, with the registry's kinds in the help of `--kind` and of each attention
+/// option.
+fn command() -> clap::Command {
+    let kinds: Vec<String> = kinds::registry()
+        .iter()
+        .map(|e| format!("  {:<16} {}", e.name, e.about))
+        .collect();
+    let kinds = format!("Attention kinds:\n{}", kinds.join("\n"));
+    let mut cmd = Cli::command();
+    for sub in ["run", "check", "bench"] {
+        let k = kinds.clone();
+        cmd = cmd.mut_subcommand(sub, |c| options::annotate(c).after_help(k));
     }
-}
-
-/// Rounds values to f16 (and back) when `f16`.
-fn round_to(f16: bool, x: Vec<f32>) -> Vec<f32> {
-    if f16 {
-        x.into_iter()
-            .map(|y| half::f16::from_f32(y).to_f32())
-            .collect()
-    } else {
-        x
-    }
-}
-
-fn check(args: &Args) -> Result<bool, String> {
-    if args.has("sweep") {
-        return sweep(args);
-    }
-    let hq = args.get("heads", 4usize)?;
-    let tq = args.get("q-len", 128usize)?;
-    let d = args.get("dim", 64usize)?;
-    let shape = Shape {
-        batch: args.get("batch", 1usize)?,
-        q_heads: hq,
-        kv_heads: args.get("kv-heads", hq)?,
-        q_len: tq,
-        kv_len: args.get("kv-len", tq)?,
-        head_dim: d,
-        v_dim: args.get("v-dim", d)?,
-    };
-    shape.validate().map_err(|e| e.to_string())?;
-    let kind = args.flags.get("kind").map(String::as_str).unwrap_or("all");
-    let kinds: Vec<&str> = if kind == "all" {
-        vec!["softmax", "sigmoid", "stick-breaking"]
-    } else {
-        vec![kind]
-    };
-    let (f16, tol) = check_dtype(args)?;
-    let ctx = context(args)?;
-    print_adapter(&ctx);
-    println!("shape: {shape:?}, {}", if f16 { "f16" } else { "f32" });
-    let mut seed = args.get("seed", 0x5eed_u64)?;
-    println!("seed: {seed}");
-    for t in [shape.q(), shape.k(), shape.v()] {
-        elements(t, &ctx)?;
-    }
-    let n = |s: [usize; 4]| s.iter().product::<usize>();
-    let q = round_to(f16, random(n(shape.q()), &mut seed));
-    let k = round_to(f16, random(n(shape.k()), &mut seed));
-    let v = round_to(f16, random(n(shape.v()), &mut seed));
-    let dtype = if f16 { DType::F16 } else { DType::F32 };
-    let tiles = ctx
-        .forward_tiles(dtype, shape.head_dim, shape.v_dim)
-        .map_err(|e| e.to_string())?;
-    println!(
-        "kernel: {:?}, BQ={} BK={}",
-        tiles.variant, tiles.bq, tiles.bk
-    );
-    println!("\n| kind | output | rel L2 error | max abs error | tolerance | result |");
-    println!("|---|---|---|---|---|---|");
-    let mut all_ok = true;
-    for kind in kinds {
-        let attn = attention(args, kind, hq, None)?;
-        for (name, (rel, abs, finite)) in gpu_vs_reference(&ctx, &attn, &shape, [&q, &k, &v], f16)?
-        {
-            let ok = finite && rel < tol;
-            all_ok &= ok;
-            println!(
-                "| {kind} | {name} | {rel:.3e} | {abs:.3e} | {tol:e} | {} |",
-                if ok { "ok" } else { "FAIL" }
-            );
-        }
-    }
-    Ok(all_ok)
-}
-
-fn bench_cmd(args: &Args) -> Result<(), String> {
-    let spec = args
-        .flags
-        .get("shapes")
-        .map(String::as_str)
-        .unwrap_or("1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128");
-    let shapes = spec
-        .split(',')
-        .map(|s| {
-            let d = s
-                .split('x')
-                .map(|x| x.trim().parse::<usize>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| format!("--shapes: '{s}' is not BxHxTxD"))?;
-            match d[..] {
-                [b, h, t, dim] => {
-                    let shape = Shape::new(b, h, t, dim);
-                    shape.validate().map_err(|e| e.to_string())?;
-                    Ok(shape)
-                }
-                _ => Err(format!("--shapes: '{s}' is not BxHxTxD")),
-            }
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let kinds: Vec<&'static str> = match args.flags.get("kind").map(String::as_str).unwrap_or("all")
-    {
-        "all" => vec!["softmax", "sigmoid", "stick-breaking"],
-        "softmax" => vec!["softmax"],
-        "sigmoid" => vec!["sigmoid"],
-        "stick-breaking" | "stick_breaking" | "sb" => vec!["stick-breaking"],
-        k => {
-            return Err(format!(
-                "--kind: unknown kind '{k}' (softmax, sigmoid, stick-breaking, all)"
-            ))
-        }
-    };
-    let dtypes = match args.flags.get("dtype").map(String::as_str).unwrap_or("all") {
-        "f32" => vec![DType::F32],
-        "f16" => vec![DType::F16],
-        "all" => vec![DType::F32, DType::F16],
-        d => return Err(format!("--dtype: unknown dtype '{d}' (f32, f16, all)")),
-    };
-    let reps = args.get("reps", 20u32)?;
-    if !(20..=2048).contains(&reps) {
-        return Err(format!(
-            "--reps {reps}: give 20 to 2048 (medians need 20; timestamps cap at 4096 queries)"
-        ));
-    }
-    let ctx = context(args)?;
-    let rows = bench::run(&ctx, &shapes, &kinds, &dtypes, reps)?;
-    println!("{}", bench::markdown(&ctx, &rows));
-    if let Some(p) = args.flags.get("json") {
-        std::fs::write(p, bench::json(&ctx, &rows)).map_err(|e| format!("{p}: {e}"))?;
-    }
-    Ok(())
+    cmd
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(c) => c,
+        // Help and version print and exit 0; usage errors exit 2.
+        Err(e) => e.exit(),
     };
-    let r = match args.cmd.as_str() {
-        "info" => info(&args).map(|_| true),
-        "run" => run(&args).map(|_| true),
-        "check" => check(&args),
-        "bench" => bench_cmd(&args).map(|_| true),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(true)
-        }
-        c => Err(format!("unknown command '{c}'\n\n{USAGE}")),
+    let r = match &cli.command {
+        Cmd::Info(a) => info::info(a).map(|()| true),
+        Cmd::Run(a) => run::run(a).map(|()| true),
+        Cmd::Check(a) => check::check(a),
+        Cmd::Bench(a) => bench::bench(a).map(|()| true),
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("check failed: an error is above tolerance or not finite");
+            eprintln!("check failed: an error is above its bound or an output is not finite");
             ExitCode::FAILURE
         }
         Err(e) => {
