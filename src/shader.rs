@@ -231,7 +231,8 @@ impl TileConfig {
         }
     }
 
-    fn header(&self, storage: Storage) -> String {
+    /// The generated constants of the forward and weights kernels.
+    pub(crate) fn header(&self, storage: Storage) -> String {
         let mut s = String::new();
         if storage == Storage::F16 {
             s += "enable f16;\n";
@@ -296,6 +297,9 @@ pub(crate) mod snippets {
     pub const LANES_PLAIN: &str = include_str!("../shaders/common/lanes_plain.wgsl");
     pub const LANES_SUBGROUP: &str = include_str!("../shaders/common/lanes_subgroup.wgsl");
     pub const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");
+    pub const DECODE: &str = include_str!("../shaders/common/decode.wgsl");
+    pub const DECODE_PARTIAL: &str = include_str!("../shaders/common/decode_partial.wgsl");
+    pub const DECODE_MERGE: &str = include_str!("../shaders/common/decode_merge.wgsl");
 
     /// The load functions of q, k, v for a storage type.
     pub fn load(storage: Storage) -> &'static str {
@@ -327,6 +331,7 @@ fn declarations(pass: PassId, storage: Storage) -> String {
             (Elem::Tensor, Storage::F16) => "vec4<f16>",
             (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
             (Elem::F32, _) => "f32",
+            (Elem::Vec4F32, _) => "vec4<f32>",
             (Elem::U32, _) => "u32",
         };
         s += &match b.access {
@@ -349,7 +354,7 @@ fn declarations(pass: PassId, storage: Storage) -> String {
 /// The complete WGSL source of one kernel, as the GPU compiles it: `kernel` (a kind's file for
 /// `pass`) after the pass's generated declarations and shared snippets.
 pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
-    let mut s = tiles.header(storage);
+    let mut s = (pass.pass().header)(tiles, storage);
     s += &declarations(pass, storage);
     for snippet in (pass.pass().snippets)(tiles, storage) {
         s.push_str(snippet);
@@ -402,14 +407,12 @@ mod tests {
                 for pass in PassId::ALL {
                     for (kind, kernel) in kernels(pass) {
                         for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
-                            for variant in [Variant::Portable, Variant::Subgroup] {
-                                if pass != PassId::Forward && variant != Variant::Portable {
-                                    continue;
-                                }
-                                let t = tiles.with_variant(variant);
+                            for t in pass_tiles(pass, &tiles, d, dv, mem) {
                                 let src = source(pass, kernel, storage, &t);
                                 let label = format!(
-                                    "{kind}/{pass:?}/{storage:?}/{variant:?} D={d} Dv={dv} mem={mem}"
+                                    "{kind}/{pass:?}/{storage:?}/{:?} D={d} Dv={dv} mem={mem} \
+                                     bq={}",
+                                    t.variant, t.bq
                                 );
                                 translate_all(&src, &label);
                                 count += 1;
@@ -422,6 +425,33 @@ mod tests {
         assert!(count >= 810, "{count}");
     }
 
+    /// The tiles each pass is tested with: the forward pass's portable and subgroup variants,
+    /// the weights pass's portable tiles, the decode passes' tiles for 1, 4, 5 and 40 query
+    /// rows per kv head (every row-block size the chooser picks within `mem`).
+    fn pass_tiles(
+        pass: PassId,
+        tiles: &TileConfig,
+        d: usize,
+        dv: usize,
+        mem: u32,
+    ) -> Vec<TileConfig> {
+        match pass {
+            PassId::Forward => vec![
+                tiles.with_variant(Variant::Portable),
+                tiles.with_variant(Variant::Subgroup),
+            ],
+            PassId::Weights => vec![tiles.with_variant(Variant::Portable)],
+            PassId::DecodePartial | PassId::DecodeMerge => {
+                let mut v: Vec<TileConfig> = [1, 4, 5, 40]
+                    .iter()
+                    .map(|&rows| TileConfig::decode(d, dv, rows, mem).expect("decode tiles"))
+                    .collect();
+                v.dedup();
+                v
+            }
+        }
+    }
+
     /// The contract holds: in every assembled kernel, naga's reflection of `struct Params`
     /// has the host struct's member names and byte offsets, and each global binding has the
     /// slot, name and access mode of the pass's binding list (so a snippet that declares its
@@ -431,6 +461,12 @@ mod tests {
         use crate::contract::Access;
         let tiles = TileConfig::choose(64, 64, 32768).expect("tiles");
         for pass in PassId::ALL {
+            let tiles = match pass {
+                PassId::DecodePartial | PassId::DecodeMerge => {
+                    TileConfig::decode(64, 64, 4, 32768).expect("decode tiles")
+                }
+                _ => tiles,
+            };
             for (kind, kernel) in kernels(pass) {
                 for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
                     let src = source(pass, kernel, storage, &tiles);
