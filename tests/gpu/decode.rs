@@ -723,3 +723,41 @@ fn decode_errors_are_typed() {
     c.submit(enc).unwrap();
     c.check().unwrap();
 }
+
+/// Head dims of every lane layout (8, 4, 2 and 1 lanes per key: D = 64, 80, 40, 12), the
+/// largest (256), and Dv != D.
+#[test]
+fn decode_head_dims() {
+    let c = ctx();
+    for (d, dv) in [
+        (12, 12),
+        (40, 40),
+        (80, 80),
+        (256, 256),
+        (64, 16),
+        (16, 128),
+    ] {
+        let case = Case::new(2, 4, 1, d, dv, 150, 2)
+            .lens(&[150, 33])
+            .plan(32, 8);
+        let s = Shape::gqa(2, 4, 1, 2, d);
+        for (name, attn) in option_matrix(&s).into_iter().step_by(2) {
+            check_case(c, &attn, &case, &format!("head dims {name} D={d} Dv={dv}"));
+        }
+    }
+}
+
+/// A cache larger than the storage-binding limit is split over (batch, kv head) units, each
+/// dispatch binding a sub-range (the kernels index from the bound range's base).
+#[test]
+fn decode_splits_over_the_binding_limit() {
+    let c = crate::ctx_with(|o| o.max_binding_size = Some(300 * 1024));
+    let case = Case::new(2, 8, 4, 64, 64, 512, 2)
+        .lens(&[512, 301])
+        .plan(64, 8);
+    // k per unit: 512 * 64 * 4 bytes = 128 KiB, 8 units: 1 MiB.
+    let s = Shape::gqa(2, 8, 4, 2, 64);
+    for (name, attn) in option_matrix(&s).into_iter().step_by(2) {
+        check_case(&c, &attn, &case, &format!("binding split {name}"));
+    }
+}
