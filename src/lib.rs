@@ -7,6 +7,9 @@
 //! - **softmax attention** with log-sum-exp output and optional sink logits, [`kinds::softmax`];
 //! - **sigmoid attention** without normalisation (FlashSigmoid), [`kinds::sigmoid`].
 //!
+//! Incremental decoding runs over a [`KvCache`] (ragged batches, f32 or f16) with split-KV
+//! partial and merge passes ([`Context::record_decode`], SPEC.md section 4).
+//!
 //! No kernel ever builds the T x T matrix, except the explicit weights kernels
 //! ([`Context::record_weights`]) meant for looking at attention maps of short sequences.
 //! The maths follows the project's SPEC.md; every kernel has an f64 CPU reference
