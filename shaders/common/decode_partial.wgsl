@@ -16,8 +16,10 @@
 //     pairs by selection: weight 0 whatever the logit) and sets row_f[r], the factor the
 //     rows' accumulators take before this tile (softmax's rescale; 1 otherwise).
 //   P V: invocation lid owns output column col = lid % DV4 for key group g = lid / DV4
-//     (g < KG): keys g, g + KG, ... of the tile; acc[r] (vec4, f32) per row r. A weight of 0
-//     adds nothing even if v is NaN (SPEC: mask before multiplying).
+//     (g < KG): keys g, g + KG, ... of the tile (VPL of them at most); acc[r] (vec4, f32) per
+//     row r. A weight of 0 adds nothing even if v is NaN (SPEC: mask before multiplying).
+//     When VPL <= 8, these values are loaded with the tile's keys, before the first barrier,
+//     so a tile waits on memory once, not twice (vreg).
 // After the chunk: kind_end leaves each row's statistic in row_s; the key groups' acc are
 // summed through xo, one row at a time, and written as a partial or, with one chunk, as
 // final outputs (the kind's part_finish, the merge of one partial).
@@ -39,6 +41,7 @@ var<workgroup> row_s: array<vec4<f32>, DQ>;       // the row's statistic after t
 var<private> acc: array<vec4<f32>, DQ>;
 var<private> pz: array<f32, NPAIR>;
 var<private> pok: array<bool, NPAIR>;
+var<private> vreg: array<vec4<f32>, 8>;        // prefetched values (when VPL <= 8)
 
 // What a workgroup works on, and the current tile.
 struct DTile {
@@ -84,6 +87,17 @@ fn tile_logits(t: DTile) {
             kreg[i] = load_k4(base + i * KL);
         }
     }
+    if (VPL <= 8u) {
+        let col = t.lid % DV4;
+        let g = t.lid / DV4;
+        let vbase = (t.kv_unit * params.capacity + t.j0) * DV4 + col;
+        for (var i = 0u; i < VPL; i++) {
+            let j = g + i * KG;
+            if (g < KG && j < t.nk) {
+                vreg[i] = load_v4(vbase + j * DV4);
+            }
+        }
+    }
     for (var r = 0u; r < DQ; r++) {
         var s = 0.0;
         for (var i = 0u; i < DPL; i++) {
@@ -120,8 +134,17 @@ fn tile_pv(t: DTile) {
         return;
     }
     let vbase = (t.kv_unit * params.capacity + t.j0) * DV4 + col;
-    for (var j = g; j < t.nk; j += KG) {
-        let v4 = load_v4(vbase + j * DV4);
+    for (var i = 0u; i < VPL; i++) {
+        let j = g + i * KG;
+        if (j >= t.nk) {
+            break;
+        }
+        var v4: vec4<f32>;
+        if (VPL <= 8u) {
+            v4 = vreg[min(i, 7u)];
+        } else {
+            v4 = load_v4(vbase + j * DV4);
+        }
         for (var r = 0u; r < DQ; r++) {
             let w = p_sh[r * DK + j];
             acc[r] += select(vec4<f32>(0.0), w * v4, w != 0.0);

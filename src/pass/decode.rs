@@ -196,6 +196,9 @@ fn header(t: &TileConfig, storage: Storage) -> String {
         ("KL", kl),
         ("DPL", d4 / kl),
         ("KG", WG / dv4),
+        // Values one P V lane loads per tile (its keys g, g + KG, ...), prefetched into
+        // registers with the tile's keys when there are at most 8.
+        ("VPL", dk.div_ceil(WG / dv4)),
         ("NPAIR", (dq * dk).div_ceil(WG)),
         ("MC", mc),
         ("MG", WG / mc),

@@ -761,3 +761,16 @@ fn decode_splits_over_the_binding_limit() {
         check_case(&c, &attn, &case, &format!("binding split {name}"));
     }
 }
+
+/// Extreme logits (scale 200, |z| up to about 1e3) through the chunked path: within SPEC.md
+/// section 6's conditioned bound (twice the error of a plain f32 computation).
+#[test]
+fn decode_extreme_logits() {
+    let c = ctx();
+    let case = Case::new(2, 4, 2, 32, 32, 300, 2)
+        .lens(&[300, 77])
+        .plan(32, 16);
+    for (name, attn) in webattn::testing::extreme_matrix(&Shape::gqa(2, 4, 2, 2, 32)) {
+        check_case(c, &attn, &case, &format!("extreme {name}"));
+    }
+}
