@@ -71,7 +71,8 @@ impl Storage {
 
 /// Tile sizes of the forward kernels, chosen per head dim and device (see
 /// [`TileConfig::choose`] and [`TileConfig::choose_coop`]). The weights kernels use `WG` rows
-/// per workgroup.
+/// per workgroup. The decode kernels read `d`, `dv`, `bq` (query rows per workgroup), `bk`
+/// (keys per tile) and `dc` (lanes per key) as [`TileConfig::decode`] documents.
 ///
 /// They are generated WGSL `const`s, not pipeline-overridable constants: WGSL `override`
 /// values cannot size the private register arrays the kernels are built on, so each tile

@@ -89,7 +89,8 @@ pub(crate) struct Pass {
     pub header: fn(&TileConfig, Storage) -> String,
     /// The shared WGSL snippets (after the generated declarations, before the kind's kernel).
     pub snippets: fn(&TileConfig, Storage) -> Vec<&'static str>,
-    /// Query rows one workgroup owns: the grid is ceil(Tq / rows) x units-of-the-chunk.
+    /// Query rows one workgroup owns: `record_pass`'s grid is ceil(Tq / rows) x
+    /// units-of-the-chunk (the decode passes size their grids themselves, `record_grid`).
     pub rows_per_workgroup: fn(&TileConfig) -> u32,
     /// Per binding, the extent one unit uses (the chunk planner splits units over bindings).
     pub extents: fn(&Shape, DType) -> Vec<Extent>,

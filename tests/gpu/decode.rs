@@ -774,3 +774,26 @@ fn decode_extreme_logits() {
         check_case(c, &attn, &case, &format!("extreme {name}"));
     }
 }
+
+/// The benchmark shape scaled down for a software adapter: 32 query heads on 8 kv
+/// heads, D = 128, f16, 4096 keys, one new row, the automatic plan.
+#[test]
+fn decode_benchmark_shape_scaled() {
+    let c = ctx();
+    let case = Case::new(1, 32, 8, 128, 128, 4096, 1)
+        .lens(&[4096])
+        .dtype(DType::F16);
+    for attn in [
+        Attention::softmax().causal(true),
+        Attention::sigmoid()
+            .causal(true)
+            .bias(SigmoidBias::Value(-8.0)),
+        Attention::stick_breaking(),
+    ] {
+        let (o, aux) = check_case(c, &attn, &case, "benchmark shape scaled");
+        eprintln!(
+            "{}: 1x32x8x4096x128 f16: relative error o {o:e}, aux {aux:e}",
+            attn.kind().name()
+        );
+    }
+}
