@@ -36,7 +36,8 @@ macro_rules! gpu_struct {
 }
 
 gpu_struct! {
-    /// The uniform block of the forward and weights passes (binding 0).
+    /// The uniform block of every pass (binding 0). The fields after `self_excl` are the decode
+    /// passes' (src/pass/decode.rs); other passes leave them 0.
     Params {
         /// query rows Tq
         tq: u32,
@@ -70,6 +71,16 @@ gpu_struct! {
         diag: i32,
         /// 1: key j = p_i is excluded (stick-breaking default), else 0
         self_excl: u32,
+        /// decode passes: kv heads Hkv (kv unit u = b * Hkv + h)
+        kv_heads: u32,
+        /// decode passes: cache slots per (batch, kv head)
+        capacity: u32,
+        /// decode passes: query rows per kv head, group * Tq
+        rows: u32,
+        /// decode passes: fewest keys per chunk
+        chunk_min: u32,
+        /// decode passes: most chunks per (batch, kv head), the partials' stride
+        max_chunks: u32,
     }
 }
 
@@ -83,6 +94,9 @@ pub(crate) const FLAG_NORMALIZE: u32 = 4;
 pub(crate) const FLAG_SINK: u32 = 8;
 /// Write the per-row output (lse, rem).
 pub(crate) const FLAG_WRITE_AUX: u32 = 16;
+/// Sigmoid: the bias is -ln(n) of the keys the row's sequence has (decode passes compute it
+/// per sequence from the cache lengths; the forward pass gets it in `bias`).
+pub(crate) const FLAG_BIAS_LOG_KEYS: u32 = 32;
 
 /// Every flag, as WGSL sees it.
 pub(crate) const FLAGS: &[(&str, u32)] = &[
@@ -91,6 +105,7 @@ pub(crate) const FLAGS: &[(&str, u32)] = &[
     ("FLAG_NORMALIZE", FLAG_NORMALIZE),
     ("FLAG_SINK", FLAG_SINK),
     ("FLAG_WRITE_AUX", FLAG_WRITE_AUX),
+    ("FLAG_BIAS_LOG_KEYS", FLAG_BIAS_LOG_KEYS),
 ];
 
 /// WGSL text of the flag constants.
@@ -122,6 +137,8 @@ pub(crate) enum Elem {
     F32,
     /// `u32` (f32 bits where -inf must be written exactly).
     U32,
+    /// `vec4<f32>` whatever the storage type (the decode passes' f32 partials).
+    Vec4F32,
 }
 
 /// One binding of a pass: its slot is its index in the pass's list.

@@ -36,6 +36,18 @@ pub enum Error {
         /// The device limit it exceeds.
         limit: u64,
     },
+    /// Appending to a KV cache would take a sequence past the cache's capacity (nothing was
+    /// appended; a cache never wraps).
+    CacheFull {
+        /// The sequence (batch index).
+        sequence: usize,
+        /// Its length before the append.
+        len: usize,
+        /// The rows the append would add.
+        adding: usize,
+        /// Slots per sequence.
+        capacity: usize,
+    },
     /// The call needs a device feature the adapter or device lacks.
     MissingFeature(String),
     /// An option has a value the kernels cannot honour (NaN scale, wrong number of sinks, ...).
@@ -73,6 +85,16 @@ impl fmt::Display for Error {
                     "{what} is too large: {size} exceeds the device limit {limit}"
                 )
             }
+            Error::CacheFull {
+                sequence,
+                len,
+                adding,
+                capacity,
+            } => write!(
+                f,
+                "KV cache full: sequence {sequence} holds {len} of {capacity} slots and cannot \
+                 take {adding} more"
+            ),
             Error::MissingFeature(s) => write!(f, "missing device feature: {s}"),
             Error::InvalidOption(s) => write!(f, "invalid option: {s}"),
             Error::Aliasing(s) => write!(f, "aliasing: {s}"),

@@ -7,6 +7,9 @@
 //! - **softmax attention** with log-sum-exp output and optional sink logits, [`kinds::softmax`];
 //! - **sigmoid attention** without normalisation (FlashSigmoid), [`kinds::sigmoid`].
 //!
+//! Incremental decoding runs over a [`KvCache`] (ragged batches, f32 or f16) with split-KV
+//! partial and merge passes ([`Context::record_decode`], SPEC.md section 4).
+//!
 //! No kernel ever builds the T x T matrix, except the explicit weights kernels
 //! ([`Context::record_weights`]) meant for looking at attention maps of short sequences.
 //! The maths follows the project's SPEC.md; every kernel has an f64 CPU reference
@@ -31,13 +34,14 @@
 
 // Layers, lowest first (each imports only from the ones above it):
 // dtype, error, shape -> contract -> pass, shader -> reference, kinds, attention, tensor
-// -> gpu (Context) -> testing, sink, wasm. See docs/ARCHITECTURE.md.
+// -> gpu (Context) -> kvcache, testing, sink, wasm. See docs/ARCHITECTURE.md.
 mod attention;
 pub(crate) mod contract;
 mod dtype;
 mod error;
 mod gpu;
 pub mod kinds;
+mod kvcache;
 pub mod pass;
 pub mod reference;
 pub mod shader;
@@ -51,11 +55,13 @@ mod wasm;
 pub use attention::{Attention, HostOutput, Output};
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use gpu::{AdapterChoice, Context, ContextOptions, DeviceInfo, ObjectCounts};
+pub use gpu::{AdapterChoice, Context, ContextOptions, DecodeOutput, DeviceInfo, ObjectCounts};
 pub use kinds::sigmoid::{SigmoidBias, SigmoidOptions};
 pub use kinds::softmax::SoftmaxOptions;
 pub use kinds::stick_breaking::{Remainder, StickBreakingOptions};
 pub use kinds::{AttentionKind, AuxOut};
+pub use kvcache::KvCache;
+pub use pass::decode::SplitPlan;
 pub use reference::{reference, reference_in, reference_weights, Precision, RefOutput};
 pub use shader::{Storage, TileConfig, Variant};
 pub use shape::Shape;

@@ -421,7 +421,7 @@ fn check_weights_size(s: &Shape) -> Result<()> {
     Ok(())
 }
 
-fn check_out(what: &str, t: &Tensor, shape: &[usize], dtype: DType) -> Result<()> {
+pub(super) fn check_out(what: &str, t: &Tensor, shape: &[usize], dtype: DType) -> Result<()> {
     if t.shape() != shape {
         return Err(Error::ShapeMismatch(format!(
             "output {what} has shape {:?}, the call needs {shape:?}",
@@ -441,7 +441,7 @@ fn check_out(what: &str, t: &Tensor, shape: &[usize], dtype: DType) -> Result<()
 /// Outputs must not share a buffer with an input or with each other: WebGPU forbids a buffer
 /// bound for reading and writing in one dispatch, and the failure would surface later, on an
 /// unrelated call.
-fn check_aliasing(inputs: &[&Tensor], outputs: &[Option<&Tensor>]) -> Result<()> {
+pub(super) fn check_aliasing(inputs: &[&Tensor], outputs: &[Option<&Tensor>]) -> Result<()> {
     let outs: Vec<&Tensor> = outputs.iter().flatten().copied().collect();
     for (i, o) in outs.iter().enumerate() {
         if let Some(x) = inputs.iter().position(|t| t.buffer() == o.buffer()) {

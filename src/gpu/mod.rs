@@ -1,13 +1,16 @@
 //! The GPU layer: the [`Context`] (device, info, caches) and, one concern per file, the
 //! pipeline cache (`pipelines.rs`), tensors (`tensors.rs`), recording a pass with its chunk
-//! planner and bind-group cache (`record.rs`) and the attention calls (`calls.rs`).
+//! planner and bind-group cache (`record.rs`), the attention calls (`calls.rs`) and the
+//! decoding calls over a KV cache (`decode.rs`).
 
 mod calls;
 mod context;
+mod decode;
 mod options;
 mod pipelines;
 mod record;
 mod tensors;
 
 pub use context::{Context, ObjectCounts};
+pub use decode::DecodeOutput;
 pub use options::{AdapterChoice, ContextOptions, DeviceInfo};

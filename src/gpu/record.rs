@@ -48,9 +48,23 @@ pub(crate) struct Dispatch<'a> {
     /// One buffer per binding of the pass (slot 0, the parameters, is ignored); `None`: an
     /// unused binding (a stand-in is bound).
     pub buffers: Vec<Option<&'a wgpu::Buffer>>,
-    /// GPU timestamps: query `i` at the start of the first dispatch, `i + 1` at the end of the
-    /// last.
+    /// GPU timestamps: `record_pass` writes query `i` at the start of the first dispatch and
+    /// `i + 1` at the end of the last; `record_grid` takes the set and writes the queries its
+    /// grid names.
     pub timestamps: Option<(&'a wgpu::QuerySet, u32)>,
+}
+
+/// The workgroup grid of a pass: (x, units, z), the units split into chunks by the planner.
+pub(crate) struct Grid {
+    pub x: u32,
+    pub z: u32,
+    /// Units of work; every extent of the pass is per unit (kv-indexed ones per unit / group).
+    pub units: usize,
+    pub group: usize,
+    /// Timestamp query written when the first compute pass begins, if any.
+    pub begin: Option<u32>,
+    /// Timestamp query written when the last compute pass ends, if any.
+    pub end: Option<u32>,
 }
 
 struct Bound {
@@ -204,7 +218,8 @@ impl Context {
         Ok(g)
     }
 
-    /// Records `d` into `encoder`: one compute pass per chunk of units.
+    /// Records `d` into `encoder`: one compute pass per chunk of units, with a grid of
+    /// ceil(Tq / rows per workgroup) x units; timestamps as `d.timestamps` says.
     pub(crate) fn record_pass(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -212,7 +227,6 @@ impl Context {
     ) -> Result<()> {
         let pass = d.pass.pass();
         let s = d.shape;
-        let pipeline = self.pipeline(d.pass, d.kernel, d.storage, d.tiles)?;
         let rows = (pass.rows_per_workgroup)(&d.tiles) as usize;
         let groups_x = s.q_len.div_ceil(rows);
         if groups_x > self.info.max_workgroups_per_dim as usize {
@@ -222,8 +236,67 @@ impl Context {
                 limit: self.info.max_workgroups_per_dim as u64,
             });
         }
-        let extents = (pass.extents)(s, d.dtype);
-        let chunks = self.plan_chunks(&extents, s.batch * s.q_heads, s.group())?;
+        let grid = Grid {
+            x: groups_x as u32,
+            z: 1,
+            units: s.batch * s.q_heads,
+            group: s.group(),
+            begin: d.timestamps.map(|(_, i)| i),
+            end: d.timestamps.map(|(_, i)| i.saturating_add(1)),
+        };
+        self.record_grid(encoder, &d, grid)
+    }
+
+    /// Records `d` into `encoder` on an explicit grid: one compute pass per chunk of
+    /// `grid.units` (the pass's extents are per unit), each dispatching
+    /// (x, units of the chunk, z) workgroups. Timestamps `grid.begin` / `grid.end` (queries
+    /// of `d.timestamps`' set) are written at the start of the first and the end of the last
+    /// compute pass.
+    pub(crate) fn record_grid(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        d: &Dispatch,
+        grid: Grid,
+    ) -> Result<()> {
+        self.grid_inner(Some(encoder), d, grid)
+    }
+
+    /// Creates (or finds in the caches) the pipeline and bind groups that [`Context::record_grid`]
+    /// would use for `d` over `units`, recording nothing: a caller that records a pass only on
+    /// some steps creates its objects up front, so no later step creates one.
+    pub(crate) fn prepare_grid(&self, d: &Dispatch, units: usize, group: usize) -> Result<()> {
+        let grid = Grid {
+            x: 1,
+            z: 1,
+            units,
+            group,
+            begin: None,
+            end: None,
+        };
+        self.grid_inner(None, d, grid)
+    }
+
+    fn grid_inner(
+        &self,
+        mut encoder: Option<&mut wgpu::CommandEncoder>,
+        d: &Dispatch,
+        grid: Grid,
+    ) -> Result<()> {
+        let pass = d.pass.pass();
+        let pipeline = self.pipeline(d.pass, d.kernel, d.storage, d.tiles)?;
+        let max = self.info.max_workgroups_per_dim;
+        if grid.x > max || grid.z > max {
+            return Err(Error::TensorTooLarge {
+                what: format!(
+                    "the {} pass's grid (workgroups per dimension)",
+                    pass.id.name()
+                ),
+                size: grid.x.max(grid.z) as u64,
+                limit: max as u64,
+            });
+        }
+        let extents = (pass.extents)(d.shape, d.dtype);
+        let chunks = self.plan_chunks(&extents, grid.units, grid.group)?;
         for (ci, c) in chunks.iter().enumerate() {
             let mut params = d.params;
             params.unit0 = c.u0 as u32;
@@ -249,9 +322,12 @@ impl Context {
                 params: bytemuck::bytes_of(&params).to_vec(),
                 entries,
             })?;
-            let ts = d.timestamps.and_then(|(qs, i)| {
-                let begin = (ci == 0).then_some(i);
-                let end = (ci + 1 == chunks.len()).then_some(i.saturating_add(1));
+            let Some(encoder) = encoder.as_deref_mut() else {
+                continue;
+            };
+            let ts = d.timestamps.and_then(|(qs, _)| {
+                let begin = grid.begin.filter(|_| ci == 0);
+                let end = grid.end.filter(|_| ci + 1 == chunks.len());
                 (begin.is_some() || end.is_some()).then_some(wgpu::ComputePassTimestampWrites {
                     query_set: qs,
                     beginning_of_pass_write_index: begin,
@@ -264,7 +340,7 @@ impl Context {
             });
             cp.set_pipeline(&pipeline);
             cp.set_bind_group(0, &bg, &[]);
-            cp.dispatch_workgroups(groups_x as u32, (c.u1 - c.u0) as u32, 1);
+            cp.dispatch_workgroups(grid.x, (c.u1 - c.u0) as u32, grid.z);
         }
         Ok(())
     }

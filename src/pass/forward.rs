@@ -29,6 +29,7 @@ static BINDINGS: [Binding; 7] = [
 pub(crate) static PASS: Pass = Pass {
     id: PassId::Forward,
     bindings: &BINDINGS,
+    header: TileConfig::header,
     snippets: |t: &TileConfig, st: Storage| {
         let (lanes, phases) = match t.variant {
             Variant::Portable => (snippets::LANES_PLAIN, snippets::TILE_PORTABLE),

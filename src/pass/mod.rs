@@ -12,6 +12,7 @@ use crate::dtype::DType;
 use crate::shader::{Storage, TileConfig};
 use crate::shape::Shape;
 
+pub(crate) mod decode;
 pub(crate) mod forward;
 pub(crate) mod weights;
 
@@ -22,17 +23,32 @@ pub enum PassId {
     Forward,
     /// The kernel that materialises the attention weights A.
     Weights,
+    /// Split-KV decoding, first pass: one workgroup per (key chunk, batch, kv head, row
+    /// block) writes a partial output and statistic per query row (or, when the sequence has
+    /// one chunk, the final outputs). `shaders/<kind>/decode.wgsl`, after the kind's
+    /// `merge.wgsl` (its finishing functions).
+    DecodePartial,
+    /// Split-KV decoding, second pass: merges the chunks' partials of every query row
+    /// (SPEC.md section 4). `shaders/<kind>/merge.wgsl`.
+    DecodeMerge,
 }
 
 impl PassId {
     /// Every pass.
-    pub const ALL: [PassId; 2] = [PassId::Forward, PassId::Weights];
+    pub const ALL: [PassId; 4] = [
+        PassId::Forward,
+        PassId::Weights,
+        PassId::DecodePartial,
+        PassId::DecodeMerge,
+    ];
 
     /// The file name of a kind's kernel for this pass.
     pub fn name(self) -> &'static str {
         match self {
             PassId::Forward => "forward",
             PassId::Weights => "weights",
+            PassId::DecodePartial => "decode",
+            PassId::DecodeMerge => "merge",
         }
     }
 
@@ -41,6 +57,8 @@ impl PassId {
         match self {
             PassId::Forward => &forward::PASS,
             PassId::Weights => &weights::PASS,
+            PassId::DecodePartial => &decode::PARTIAL,
+            PassId::DecodeMerge => &decode::MERGE,
         }
     }
 }
@@ -67,9 +85,12 @@ pub(crate) struct Pass {
     pub id: PassId,
     /// The bindings; slot = index. Slot 0 is always the parameter block.
     pub bindings: &'static [Binding],
+    /// The generated constants that open the kernel (tile sizes; `enable` directives).
+    pub header: fn(&TileConfig, Storage) -> String,
     /// The shared WGSL snippets (after the generated declarations, before the kind's kernel).
     pub snippets: fn(&TileConfig, Storage) -> Vec<&'static str>,
-    /// Query rows one workgroup owns: the grid is ceil(Tq / rows) x units-of-the-chunk.
+    /// Query rows one workgroup owns: `record_pass`'s grid is ceil(Tq / rows) x
+    /// units-of-the-chunk (the decode passes size their grids themselves, `record_grid`).
     pub rows_per_workgroup: fn(&TileConfig) -> u32,
     /// Per binding, the extent one unit uses (the chunk planner splits units over bindings).
     pub extents: fn(&Shape, DType) -> Vec<Extent>,

@@ -25,6 +25,7 @@ static BINDINGS: [Binding; 6] = [
 pub(crate) static PASS: Pass = Pass {
     id: PassId::Weights,
     bindings: &BINDINGS,
+    header: TileConfig::header,
     snippets: |_t: &TileConfig, st: Storage| {
         vec![snippets::load(st), snippets::PARAMS, snippets::WEIGHTS]
     },

@@ -71,7 +71,8 @@ impl Storage {
 
 /// Tile sizes of the forward kernels, chosen per head dim and device (see
 /// [`TileConfig::choose`] and [`TileConfig::choose_coop`]). The weights kernels use `WG` rows
-/// per workgroup.
+/// per workgroup. The decode kernels read `d`, `dv`, `bq` (query rows per workgroup), `bk`
+/// (keys per tile) and `dc` (lanes per key) as [`TileConfig::decode`] documents.
 ///
 /// They are generated WGSL `const`s, not pipeline-overridable constants: WGSL `override`
 /// values cannot size the private register arrays the kernels are built on, so each tile
@@ -247,7 +248,8 @@ impl TileConfig {
         }
     }
 
-    fn header(&self, storage: Storage) -> String {
+    /// The generated constants of the forward and weights kernels.
+    pub(crate) fn header(&self, storage: Storage) -> String {
         let mut s = String::new();
         if storage == Storage::F16 {
             s += "enable f16;\n";
@@ -312,6 +314,9 @@ pub(crate) mod snippets {
     pub const LANES_PLAIN: &str = include_str!("../../shaders/common/lanes_plain.wgsl");
     pub const LANES_SUBGROUP: &str = include_str!("../../shaders/common/lanes_subgroup.wgsl");
     pub const WEIGHTS: &str = include_str!("../../shaders/common/weights.wgsl");
+    pub const DECODE: &str = include_str!("../../shaders/common/decode.wgsl");
+    pub const DECODE_PARTIAL: &str = include_str!("../../shaders/common/decode_partial.wgsl");
+    pub const DECODE_MERGE: &str = include_str!("../../shaders/common/decode_merge.wgsl");
 
     /// The load functions of q, k, v for a storage type.
     pub fn load(storage: Storage) -> &'static str {
@@ -343,6 +348,7 @@ fn declarations(pass: PassId, storage: Storage) -> String {
             (Elem::Tensor, Storage::F16) => "vec4<f16>",
             (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
             (Elem::F32, _) => "f32",
+            (Elem::Vec4F32, _) => "vec4<f32>",
             (Elem::U32, _) => "u32",
         };
         s += &match b.access {
@@ -365,7 +371,7 @@ fn declarations(pass: PassId, storage: Storage) -> String {
 /// The complete WGSL source of one kernel, as the GPU compiles it: `kernel` (a kind's file for
 /// `pass`) after the pass's generated declarations and shared snippets.
 pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
-    let mut s = tiles.header(storage);
+    let mut s = (pass.pass().header)(tiles, storage);
     s += &declarations(pass, storage);
     for snippet in (pass.pass().snippets)(tiles, storage) {
         s.push_str(snippet);

@@ -42,14 +42,12 @@ fn every_shader_validates_and_translates() {
             for pass in PassId::ALL {
                 for (kind, kernel) in kernels(pass) {
                     for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
-                        for variant in [Variant::Portable, Variant::Subgroup] {
-                            if pass != PassId::Forward && variant != Variant::Portable {
-                                continue;
-                            }
-                            let t = tiles.with_variant(variant);
+                        for t in pass_tiles(pass, &tiles, d, dv, mem) {
                             let src = source(pass, kernel, storage, &t);
                             let label = format!(
-                                "{kind}/{pass:?}/{storage:?}/{variant:?} D={d} Dv={dv} mem={mem}"
+                                "{kind}/{pass:?}/{storage:?}/{:?} D={d} Dv={dv} mem={mem} \
+                                 bq={}",
+                                t.variant, t.bq
                             );
                             translate_all(&src, &label);
                             count += 1;
@@ -62,6 +60,27 @@ fn every_shader_validates_and_translates() {
     assert!(count >= 810, "{count}");
 }
 
+/// The tiles each pass is tested with: the forward pass's portable and subgroup variants,
+/// the weights pass's portable tiles, the decode passes' tiles for 1, 4, 5 and 40 query
+/// rows per kv head (every row-block size the chooser picks within `mem`).
+fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -> Vec<TileConfig> {
+    match pass {
+        PassId::Forward => vec![
+            tiles.with_variant(Variant::Portable),
+            tiles.with_variant(Variant::Subgroup),
+        ],
+        PassId::Weights => vec![tiles.with_variant(Variant::Portable)],
+        PassId::DecodePartial | PassId::DecodeMerge => {
+            let mut v: Vec<TileConfig> = [1, 4, 5, 40]
+                .iter()
+                .map(|&rows| TileConfig::decode(d, dv, rows, mem).expect("decode tiles"))
+                .collect();
+            v.dedup();
+            v
+        }
+    }
+}
+
 /// The contract holds: in every assembled kernel, naga's reflection of `struct Params`
 /// has the host struct's member names and byte offsets, and each global binding has the
 /// slot, name and access mode of the pass's binding list (so a snippet that declares its
@@ -71,6 +90,12 @@ fn contract_matches_naga_reflection() {
     use crate::contract::Access;
     let tiles = TileConfig::choose(64, 64, 32768).expect("tiles");
     for pass in PassId::ALL {
+        let tiles = match pass {
+            PassId::DecodePartial | PassId::DecodeMerge => {
+                TileConfig::decode(64, 64, 4, 32768).expect("decode tiles")
+            }
+            _ => tiles,
+        };
         for (kind, kernel) in kernels(pass) {
             for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
                 let src = source(pass, kernel, storage, &tiles);

@@ -5,6 +5,7 @@
 //! the conditioned tolerance and the option matrix are the crate's own `webattn::testing`,
 //! shared with `webattn check` and the browser tests.
 
+mod decode;
 mod errors;
 mod f16;
 mod invariants;

@@ -7,7 +7,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::attention::Attention;
-use crate::contract::{FLAG_CAUSAL, FLAG_NORMALIZE};
+use crate::contract::{FLAG_BIAS_LOG_KEYS, FLAG_CAUSAL, FLAG_NORMALIZE};
 use crate::error::{Error, Result};
 use crate::kinds::{
     kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindEntry, KindSetup, RefParts,
@@ -110,6 +110,11 @@ impl AttentionKind for SigmoidOptions {
         Some(match pass {
             PassId::Forward => include_str!("../../../shaders/sigmoid/forward.wgsl"),
             PassId::Weights => include_str!("../../../shaders/sigmoid/weights.wgsl"),
+            PassId::DecodePartial => concat!(
+                include_str!("../../../shaders/sigmoid/decode.wgsl"),
+                include_str!("../../../shaders/sigmoid/merge.wgsl")
+            ),
+            PassId::DecodeMerge => include_str!("../../../shaders/sigmoid/merge.wgsl"),
         })
     }
 
@@ -117,6 +122,9 @@ impl AttentionKind for SigmoidOptions {
         let mut flags = if self.causal { FLAG_CAUSAL } else { 0 };
         if self.normalize {
             flags |= FLAG_NORMALIZE;
+        }
+        if self.bias == SigmoidBias::MinusLogKeys {
+            flags |= FLAG_BIAS_LOG_KEYS;
         }
         Ok(KindSetup {
             flags,

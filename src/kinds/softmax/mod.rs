@@ -38,6 +38,11 @@ impl AttentionKind for SoftmaxOptions {
         Some(match pass {
             PassId::Forward => include_str!("../../../shaders/softmax/forward.wgsl"),
             PassId::Weights => include_str!("../../../shaders/softmax/weights.wgsl"),
+            PassId::DecodePartial => concat!(
+                include_str!("../../../shaders/softmax/decode.wgsl"),
+                include_str!("../../../shaders/softmax/merge.wgsl")
+            ),
+            PassId::DecodeMerge => include_str!("../../../shaders/softmax/merge.wgsl"),
         })
     }
 

@@ -50,6 +50,11 @@ impl AttentionKind for StickBreakingOptions {
         Some(match pass {
             PassId::Forward => include_str!("../../../shaders/stick_breaking/forward.wgsl"),
             PassId::Weights => include_str!("../../../shaders/stick_breaking/weights.wgsl"),
+            PassId::DecodePartial => concat!(
+                include_str!("../../../shaders/stick_breaking/decode.wgsl"),
+                include_str!("../../../shaders/stick_breaking/merge.wgsl")
+            ),
+            PassId::DecodeMerge => include_str!("../../../shaders/stick_breaking/merge.wgsl"),
         })
     }
 

@@ -32,10 +32,12 @@ impl AttentionKind for UniformOptions {
     }
 
     fn shader(&self, pass: PassId) -> Option<&'static str> {
-        Some(match pass {
-            PassId::Forward => include_str!("../../../shaders/uniform/forward.wgsl"),
-            PassId::Weights => include_str!("../../../shaders/uniform/weights.wgsl"),
-        })
+        match pass {
+            PassId::Forward => Some(include_str!("../../../shaders/uniform/forward.wgsl")),
+            PassId::Weights => Some(include_str!("../../../shaders/uniform/weights.wgsl")),
+            // No decode passes: a kind may leave passes out.
+            PassId::DecodePartial | PassId::DecodeMerge => None,
+        }
     }
 
     fn setup(&self, _s: &Shape) -> Result<KindSetup> {

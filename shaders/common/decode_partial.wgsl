@@ -1,0 +1,237 @@
+// webattn common/decode_partial: the split-KV partial kernel (SPEC.md section 4). One
+// workgroup computes, for one chunk of one sequence's keys and one kv head, the partial
+// output and statistic of up to DQ query rows of that kv head's GQA group (all its query
+// heads, all Tq new rows), streaming the chunk's K and V once. A sequence with a single
+// chunk writes its final outputs here (no merge); one with no key writes empty rows.
+//
+// Grid: (chunk c, kv unit - params.unit0, row block). Workgroup: WG = 256 invocations.
+// Per key tile of DK keys (chunk order: first to last, or last to first when the kind sets
+// KIND_NEAREST_FIRST):
+//   logits: invocation lid owns key slot ks = lid / KL of the tile and lane kl = lid % KL; it
+//     loads vec4s kl, kl + KL, ... of that key's row (KL lanes read one row in contiguous
+//     runs) and leaves, per row r, its part of the dot product in red[r * WG + lid]. Then
+//     invocation lid owns the (row, key) pairs e = lid + s * WG (s < NPAIR) of the DQ x DK
+//     tile and sums the KL parts into pz[s], with pok[s] = the pair is allowed.
+//   weights: the kind's hook kind_tile turns pz into weights in p_sh[r * DK + ks] (masked
+//     pairs by selection: weight 0 whatever the logit) and sets row_f[r], the factor the
+//     rows' accumulators take before this tile (softmax's rescale; 1 otherwise).
+//   P V: invocation lid owns output column col = lid % DV4 for key group g = lid / DV4
+//     (g < KG): keys g, g + KG, ... of the tile (VPL of them at most); acc[r] (vec4, f32) per
+//     row r. A weight of 0 adds nothing even if v is NaN (SPEC: mask before multiplying).
+//     When VPL <= 8, these values are loaded with the tile's keys, before the first barrier,
+//     so a tile waits on memory once, not twice (vreg).
+// After the chunk: kind_end leaves each row's statistic in row_s; the key groups' acc are
+// summed through xo, one row at a time, and written as a partial or, with one chunk, as
+// final outputs (the kind's part_finish, the merge of one partial).
+//
+// Invariants: loads of k and v stay below the chunk's end k1 <= Tk_b; every barrier is in
+// workgroup-uniform control flow (bounds come from workgroup_id, uniforms and lens, which is
+// read-only); rows at or past R have zero q and weight 0 and are never written.
+
+var<workgroup> q_sh: array<vec4<f32>, DQ * D4>;   // the block's query rows, times scale
+var<workgroup> red: array<f32, DQ * WG>;          // per-lane parts of the dot products
+var<workgroup> p_sh: array<f32, DQ * DK>;         // the tile's logits / weights, [row][key]
+var<workgroup> xo: array<vec4<f32>, WG>;          // cross-key-group sums of the outputs
+var<workgroup> row_a: array<f32, DQ>;             // kind state per row
+var<workgroup> row_b: array<f32, DQ>;             // kind state per row
+var<workgroup> row_t: array<f32, DQ>;             // kind scratch per row
+var<workgroup> row_f: array<f32, DQ>;             // factor of acc before this tile's keys
+var<workgroup> row_s: array<vec4<f32>, DQ>;       // the row's statistic after the chunk
+
+var<private> acc: array<vec4<f32>, DQ>;
+var<private> pz: array<f32, NPAIR>;
+var<private> pok: array<bool, NPAIR>;
+var<private> vreg: array<vec4<f32>, 8>;        // prefetched values (when VPL <= 8)
+
+// What a workgroup works on, and the current tile.
+struct DTile {
+    kv_unit: u32,
+    row0: u32,   // first row (of R) of the block
+    c: u32,      // chunk
+    k0: u32,     // the chunk's keys [k0, k1)
+    k1: u32,
+    j0: u32,     // the tile's first key
+    nk: u32,     // keys in the tile (<= DK)
+    lid: u32,
+    seq: Seq,
+}
+
+// Row and key slot of pair slot s of this invocation (valid when pair_live).
+fn pair_e(t: DTile, s: u32) -> u32 {
+    return t.lid + s * WG;
+}
+
+fn pair_live(t: DTile, s: u32) -> bool {
+    return pair_e(t, s) < DQ * DK;
+}
+
+fn pair_row(t: DTile, s: u32) -> u32 {
+    return pair_e(t, s) / DK;
+}
+
+fn pair_key(t: DTile, s: u32) -> u32 {
+    return pair_e(t, s) % DK;
+}
+
+// Logits of the tile: see the file comment. Ends with pz, pok set (one barrier inside).
+fn tile_logits(t: DTile) {
+    let ks = t.lid / KL;
+    let kl = t.lid % KL;
+    var kreg: array<vec4<f32>, DPL>;
+    for (var i = 0u; i < DPL; i++) {
+        kreg[i] = vec4<f32>(0.0);
+    }
+    if (ks < t.nk) {
+        let base = (t.kv_unit * params.capacity + t.j0 + ks) * D4 + kl;
+        for (var i = 0u; i < DPL; i++) {
+            kreg[i] = load_k4(base + i * KL);
+        }
+    }
+    if (VPL <= 8u) {
+        let col = t.lid % DV4;
+        let g = t.lid / DV4;
+        let vbase = (t.kv_unit * params.capacity + t.j0) * DV4 + col;
+        for (var i = 0u; i < VPL; i++) {
+            let j = g + i * KG;
+            if (g < KG && j < t.nk) {
+                vreg[i] = load_v4(vbase + j * DV4);
+            }
+        }
+    }
+    for (var r = 0u; r < DQ; r++) {
+        var s = 0.0;
+        for (var i = 0u; i < DPL; i++) {
+            s += dot(q_sh[r * D4 + kl + i * KL], kreg[i]);
+        }
+        red[r * WG + t.lid] = s;
+    }
+    workgroupBarrier();
+    for (var s = 0u; s < NPAIR; s++) {
+        pz[s] = 0.0;
+        pok[s] = false;
+        if (pair_live(t, s)) {
+            let r = pair_row(t, s);
+            let key = pair_key(t, s);
+            var z = 0.0;
+            for (var l = 0u; l < KL; l++) {
+                z += red[r * WG + key * KL + l];
+            }
+            pz[s] = z;
+            let rr = t.row0 + r;
+            pok[s] = rr < params.rows && key < t.nk && dec_allowed(row_pos(rr, t.seq), t.j0 + key);
+        }
+    }
+}
+
+// acc = acc * row_f + P V over the tile's keys (see the file comment).
+fn tile_pv(t: DTile) {
+    for (var r = 0u; r < DQ; r++) {
+        acc[r] *= row_f[r];
+    }
+    let col = t.lid % DV4;
+    let g = t.lid / DV4;
+    if (g >= KG) {
+        return;
+    }
+    let vbase = (t.kv_unit * params.capacity + t.j0) * DV4 + col;
+    for (var i = 0u; i < VPL; i++) {
+        let j = g + i * KG;
+        if (j >= t.nk) {
+            break;
+        }
+        var v4: vec4<f32>;
+        if (VPL <= 8u) {
+            v4 = vreg[min(i, 7u)];
+        } else {
+            v4 = load_v4(vbase + j * DV4);
+        }
+        for (var r = 0u; r < DQ; r++) {
+            let w = p_sh[r * DK + j];
+            acc[r] += select(vec4<f32>(0.0), w * v4, w != 0.0);
+        }
+    }
+}
+
+// A sequence with no key: chunk 0 writes the kind's empty rows.
+fn write_empty_rows(t: DTile) {
+    for (var e = t.lid; e < DQ * DV4; e += WG) {
+        let rr = t.row0 + e / DV4;
+        if (rr < params.rows) {
+            finish_row(t.kv_unit, rr, t.seq, part_empty(), e % DV4);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    var t: DTile;
+    t.kv_unit = params.unit0 + wg.y;
+    t.row0 = wg.z * DQ;
+    t.c = wg.x;
+    t.lid = lid;
+    t.seq = seq_of(t.kv_unit);
+    if (t.seq.n == 0u) {
+        if (t.c == 0u) {
+            write_empty_rows(t);
+        }
+        return;
+    }
+    if (t.c >= t.seq.n) {
+        return;
+    }
+    t.k0 = t.seq.lo + t.c * t.seq.clen;
+    t.k1 = min(t.k0 + t.seq.clen, t.seq.tk);
+    for (var e = lid; e < DQ * D4; e += WG) {
+        let rr = t.row0 + e / D4;
+        var x = vec4<f32>(0.0);
+        if (rr < params.rows) {
+            x = load_q4((t.kv_unit * params.rows + rr) * D4 + e % D4) * params.scale;
+        }
+        q_sh[e] = x;
+    }
+    for (var r = 0u; r < DQ; r++) {
+        acc[r] = vec4<f32>(0.0);
+    }
+    if (lid < DQ) {
+        row_f[lid] = 1.0;
+    }
+    kind_begin(t);
+    workgroupBarrier();
+    let ntiles = (t.k1 - t.k0 + DK - 1u) / DK;
+    for (var step = 0u; step < ntiles; step++) {
+        var tile = step;
+        if (KIND_NEAREST_FIRST) {
+            tile = ntiles - 1u - step;
+        }
+        t.j0 = t.k0 + tile * DK;
+        t.nk = min(DK, t.k1 - t.j0);
+        tile_logits(t);
+        kind_tile(t);
+        tile_pv(t);
+    }
+    workgroupBarrier();
+    kind_end(t);
+    workgroupBarrier();
+    for (var r = 0u; r < DQ; r++) {
+        xo[lid] = acc[r];
+        workgroupBarrier();
+        let rr = t.row0 + r;
+        if (lid < DV4 && rr < params.rows) {
+            var o = vec4<f32>(0.0);
+            for (var g = 0u; g < KG; g++) {
+                o += xo[g * DV4 + lid];
+            }
+            let p = Part(row_s[r], o);
+            if (t.seq.n == 1u) {
+                finish_row(t.kv_unit, rr, t.seq, p, lid);
+            } else {
+                let base = part_index(t.kv_unit, t.c, rr);
+                part[base + lid] = o;
+                if (lid == 0u) {
+                    part[base + DV4] = row_s[r];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+}

@@ -1,0 +1,361 @@
+//! The split-KV decoding passes (SPEC.md section 4): [`PassId::DecodePartial`] and
+//! [`PassId::DecodeMerge`], their shared bindings, their generated constants, and the chunking
+//! rule both the kernels and the host evaluate ([`chunk_count`]).
+//!
+//! Shared WGSL: the storage snippets, `common/params.wgsl`, `common/decode.wgsl` (sequences,
+//! rows, partial layout), then `common/decode_partial.wgsl` (the partial kernel's tile loop
+//! and entry point, which calls the kind's hooks in `shaders/<kind>/decode.wgsl`) or
+//! `common/decode_merge.wgsl` (the merge entry point, which calls the kind's combine and
+//! finish functions in `shaders/<kind>/merge.wgsl`).
+//!
+//! Work is split over kv units u = b * Hkv + h: every query row of a GQA group (group * Tq
+//! rows, all query heads of the kv head and all new rows) is handled by the workgroups of its
+//! kv unit, so a chunk of K and V is read once per group, not once per query head.
+//!
+//! Grids:
+//! - partial: (chunks, kv units, row blocks). Chunk `c` of sequence `b` covers keys
+//!   `[lo + c * L, min(lo + (c + 1) * L, Tk_b))`, with `lo` the first key any row's window
+//!   can see, so chunks wholly outside the window do not exist (neither computed nor masked).
+//!   A sequence with one chunk writes its final outputs here; one with none (Tk_b = 0)
+//!   writes empty rows from chunk 0.
+//! - merge: (query rows x column blocks, kv units); a workgroup returns at once when its
+//!   sequence has at most one chunk. The host skips the pass when no sequence has two.
+
+use super::{tensor_extent, Extent, Pass, PassId};
+use crate::contract::{Binding, Elem};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shader::{snippets, Storage, TileConfig, Variant};
+use crate::shape::Shape;
+
+/// Slots of both decode passes (the same list, so they share a bind-group layout). q, k, v,
+/// o, aux and sinks sit where the forward pass has them.
+pub(crate) const Q: usize = 1;
+pub(crate) const K: usize = 2;
+pub(crate) const V: usize = 3;
+pub(crate) const O: usize = 4;
+pub(crate) const AUX: usize = 5;
+pub(crate) const SINKS: usize = 6;
+pub(crate) const LENS: usize = 7;
+pub(crate) const PART: usize = 8;
+
+/// Eight storage buffers: WebGPU's default per-stage limit.
+static BINDINGS: [Binding; 9] = [
+    Binding::params(),
+    Binding::read("q", Elem::Tensor),
+    Binding::read("k", Elem::Tensor),
+    Binding::read("v", Elem::Tensor),
+    Binding::write("o", Elem::Tensor),
+    Binding::write("aux", Elem::U32),
+    Binding::read("sinks", Elem::F32),
+    Binding::read("lens", Elem::U32),
+    Binding::write("part", Elem::Vec4F32),
+];
+
+fn common(st: Storage) -> Vec<&'static str> {
+    vec![
+        snippets::load(st),
+        snippets::PARAMS,
+        snippets::store(st),
+        snippets::DECODE,
+    ]
+}
+
+pub(crate) static PARTIAL: Pass = Pass {
+    id: PassId::DecodePartial,
+    bindings: &BINDINGS,
+    header,
+    snippets: |_t: &TileConfig, st: Storage| {
+        let mut s = common(st);
+        s.push(snippets::DECODE_PARTIAL);
+        s
+    },
+    rows_per_workgroup: |t| t.bq,
+    extents,
+};
+
+pub(crate) static MERGE: Pass = Pass {
+    id: PassId::DecodeMerge,
+    bindings: &BINDINGS,
+    header,
+    snippets: |_t: &TileConfig, st: Storage| {
+        let mut s = common(st);
+        s.push(snippets::DECODE_MERGE);
+        s
+    },
+    rows_per_workgroup: |_| 1,
+    extents,
+};
+
+/// Per kv unit: `s` is the decode shape with `kv_len` = the cache capacity. The query rows of
+/// a kv unit (its group's heads, Tq rows each) are contiguous in q, o and aux.
+fn extents(s: &Shape, dtype: DType) -> Vec<Extent> {
+    let rows = s.group() * s.q_len;
+    vec![
+        Extent::Whole,
+        tensor_extent(rows * s.head_dim, dtype, false, |p, b| p.q_base = b),
+        tensor_extent(s.kv_len * s.head_dim, dtype, false, |p, b| p.k_base = b),
+        tensor_extent(s.kv_len * s.v_dim, dtype, false, |p, b| p.v_base = b),
+        tensor_extent(rows * s.v_dim, dtype, false, |p, b| p.o_base = b),
+        Extent::PerUnit {
+            bytes: 4 * rows as u64,
+            kv: false,
+            elem: 4,
+            base: |p, b| p.aux_base = b,
+        },
+        Extent::Whole,
+        Extent::Whole,
+        // Partials are bound whole and indexed by absolute kv unit (scratch of a few MB).
+        Extent::Whole,
+    ]
+}
+
+/// Invocations per decode workgroup.
+pub(crate) const WG: u32 = 256;
+/// The most query rows one partial workgroup holds (its private accumulators are that many
+/// vec4s).
+pub(crate) const MAX_ROWS: u32 = 16;
+
+/// Lanes that share one key's dot products in the partial kernel: the largest of 8, 4, 2, 1
+/// that divides D / 4 (so each lane reads D / 4 / KL vec4s, interleaved: 8 lanes read 128
+/// contiguous bytes of f32, 64 of f16).
+fn lanes_per_key(d: u32) -> u32 {
+    [8, 4, 2, 1]
+        .into_iter()
+        .find(|l| (d / 4).is_multiple_of(*l))
+        .unwrap_or(1)
+}
+
+/// Workgroup memory of the partial kernel with `dq` rows per workgroup, bytes.
+fn partial_bytes(d: u32, dk: u32, dq: u32) -> u32 {
+    // q_sh + red + p_sh + row arrays (5 f32 + 1 vec4 per row) + xo.
+    dq * (4 * d + 4 * WG + 4 * dk + 5 * 4 + 16) + 16 * WG
+}
+
+impl TileConfig {
+    /// Tiles of the decode passes for head dims `d`, `dv` and `rows` = group * Tq query rows
+    /// per kv head, within `wg_mem` bytes of workgroup memory. Their fields mean:
+    /// `bq` = DQ, query rows per partial workgroup (a power of two, at most 16, at most the
+    /// next power of two of `rows`, as many as fit); `bk` = DK, keys per tile (WG / KL);
+    /// `dc` = KL, lanes per key in the dot products.
+    pub fn decode(d: usize, dv: usize, rows: usize, wg_mem: u32) -> Result<Self> {
+        let ok = |x: usize| x.is_multiple_of(4) && (4..=256).contains(&x);
+        if !ok(d) || !ok(dv) {
+            return Err(Error::UnsupportedHeadDim { d, dv });
+        }
+        let (d, dv) = (d as u32, dv as u32);
+        let kl = lanes_per_key(d);
+        let dk = WG / kl;
+        let mut dq = (rows.max(1) as u32)
+            .min(MAX_ROWS)
+            .next_power_of_two()
+            .min(MAX_ROWS);
+        while dq > 1 && partial_bytes(d, dk, dq) > wg_mem {
+            dq /= 2;
+        }
+        let need = partial_bytes(d, dk, dq).max(2 * 16 * WG);
+        if need > wg_mem {
+            return Err(Error::TensorTooLarge {
+                what: format!("workgroup memory of the decode kernels for D={d}"),
+                size: need as u64,
+                limit: wg_mem as u64,
+            });
+        }
+        Ok(TileConfig {
+            variant: Variant::Portable,
+            d,
+            dv,
+            bq: dq,
+            bk: dk,
+            dc: kl,
+            vk: 0,
+            pad: 0,
+            sg_max: 0,
+        })
+    }
+}
+
+/// The generated constants of the decode kernels (see `common/decode.wgsl`).
+fn header(t: &TileConfig, storage: Storage) -> String {
+    let mut s = String::new();
+    if storage == Storage::F16 {
+        s += "enable f16;\n";
+    }
+    s += "// generated by webattn::pass::decode\n";
+    let (d4, dv4) = (t.d / 4, t.dv / 4);
+    let (dq, dk, kl) = (t.bq, t.bk, t.dc.max(1));
+    let mc = dv4.min(8);
+    let consts = [
+        ("HEAD_D", t.d),
+        ("HEAD_DV", t.dv),
+        ("WG", WG),
+        ("D4", d4),
+        ("DV4", dv4),
+        ("DQ", dq),
+        ("DK", dk),
+        ("KL", kl),
+        ("DPL", d4 / kl),
+        ("KG", WG / dv4),
+        // Values one P V lane loads per tile (its keys g, g + KG, ...), prefetched into
+        // registers with the tile's keys when there are at most 8.
+        ("VPL", dk.div_ceil(WG / dv4)),
+        ("NPAIR", (dq * dk).div_ceil(WG)),
+        ("MC", mc),
+        ("MG", WG / mc),
+        ("MCB", dv4.div_ceil(mc)),
+    ];
+    for (name, v) in consts {
+        s += &format!("const {name}: u32 = {v}u;\n");
+    }
+    s
+}
+
+/// How a long cache is split into chunks that run in parallel and are merged (SPEC.md
+/// section 4).
+///
+/// Sequence `b`'s visible keys `[lo, Tk_b)` (`lo` > 0 only with a window) are cut into
+/// `n = ceil(len / L)` chunks of `L = roundup(max(min_chunk, ceil(len / max_chunks)), DK)`
+/// keys, DK being the kernel's key tile (32 to 256). So a chunk never has fewer than
+/// `min_chunk` keys (each workgroup streams a long run of K and V), there are never more than
+/// `max_chunks` per (sequence, kv head) (the partials' size), and the chunk count follows the
+/// sequence's length step by step with no per-step parameter: the kernels read `Tk_b` from the
+/// cache's `lens` buffer and evaluate the same rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SplitPlan {
+    /// The fewest keys in a chunk (>= 1).
+    pub min_chunk: u32,
+    /// The most chunks per (sequence, kv head) (>= 1, at most 4096).
+    pub max_chunks: u32,
+}
+
+impl SplitPlan {
+    /// Fewest keys per chunk of [`SplitPlan::auto`]: 256 keys are 64 KiB of K and V at
+    /// D = Dv = 128 in f16, long enough that a workgroup's fixed costs (q rows, the partial
+    /// write, its share of the merge) stay a few percent of its streaming.
+    pub const MIN_CHUNK: u32 = 256;
+    /// Workgroups [`SplitPlan::auto`] aims for on a GPU. wgpu cannot report the number of
+    /// SMs / CUs, so this is fixed: 2048 workgroups of 256 invocations are about twice what an
+    /// H100 holds at once (132 SMs x 8 such workgroups), enough to keep its memory busy and
+    /// to make the last wave short; a smaller GPU runs more waves of the same chunks.
+    pub const GPU_WORKGROUPS: u32 = 2048;
+    /// Workgroups [`SplitPlan::auto`] aims for on a software (CPU) adapter, where every
+    /// workgroup runs on a CPU thread and more chunks only add merge work.
+    pub const CPU_WORKGROUPS: u32 = 64;
+
+    /// The plan for `units` = B * Hkv * row blocks workgroups per chunk column on a device
+    /// that runs about `target` workgroups well: `max_chunks = ceil(target / units)`,
+    /// `min_chunk = 256`.
+    pub fn for_target(target: u32, units: usize) -> Self {
+        let units = units.clamp(1, u32::MAX as usize) as u32;
+        SplitPlan {
+            min_chunk: Self::MIN_CHUNK,
+            max_chunks: target.div_ceil(units).clamp(1, 4096),
+        }
+    }
+
+    /// Checks the fields.
+    pub fn validate(&self) -> Result<()> {
+        if self.min_chunk == 0 || self.max_chunks == 0 || self.max_chunks > 4096 {
+            return Err(Error::InvalidOption(format!(
+                "split plan {self:?}: min_chunk must be >= 1 and max_chunks 1 to 4096"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The chunk rule of [`SplitPlan`] for a sequence of `tk` keys, `tq` query rows and window
+/// `window` (0: none): `(lo, chunk length, chunk count)`. `common/decode.wgsl` (`seq_of`)
+/// evaluates the same integer arithmetic.
+pub(crate) fn chunk_count(
+    tk: u32,
+    tq: u32,
+    window: u32,
+    plan: &SplitPlan,
+    dk: u32,
+) -> (u32, u32, u32) {
+    let lo = if window != 0 {
+        (tk as i64 - tq as i64 - window as i64 + 1).max(0) as u32
+    } else {
+        0
+    };
+    let len = tk - lo.min(tk);
+    let l = plan
+        .min_chunk
+        .max(len.div_ceil(plan.max_chunks))
+        .div_ceil(dk)
+        * dk;
+    (lo, l, len.div_ceil(l))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_visible_keys_within_the_plan() {
+        let dk = 32;
+        for plan in [
+            SplitPlan {
+                min_chunk: 1,
+                max_chunks: 7,
+            },
+            SplitPlan {
+                min_chunk: 256,
+                max_chunks: 64,
+            },
+            SplitPlan::for_target(SplitPlan::GPU_WORKGROUPS, 8),
+        ] {
+            for tk in [0u32, 1, 31, 32, 33, 255, 256, 257, 1000, 131072] {
+                for (tq, w) in [(1, 0), (5, 0), (1, 100), (3, 7), (2, 1_000_000)] {
+                    let (lo, l, n) = chunk_count(tk, tq, w, &plan, dk);
+                    assert!(n <= plan.max_chunks, "{plan:?} {tk}");
+                    assert!(l >= plan.min_chunk && l % dk == 0);
+                    assert!(lo <= tk);
+                    // n chunks of l keys cover [lo, tk), the last one non-empty.
+                    assert!(lo + n * l >= tk && (n == 0 || lo + (n - 1) * l < tk));
+                    assert_eq!(n == 0, tk == 0);
+                    // The window's first visible key of the first row is lo.
+                    if w != 0 && tk as i64 - tq as i64 - w as i64 + 1 > 0 {
+                        assert_eq!(lo as i64, tk as i64 - tq as i64 - w as i64 + 1);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_auto_plan_fills_a_gpu_with_long_chunks() {
+        // The shape: B = 1, Hkv = 8, 131072 keys, one row block.
+        let p = SplitPlan::for_target(SplitPlan::GPU_WORKGROUPS, 8);
+        assert_eq!(p.max_chunks, 256);
+        let (_, l, n) = chunk_count(131072, 1, 0, &p, 32);
+        assert_eq!((l, n), (512, 256));
+        assert_eq!(n * 8, 2048);
+        // Short caches: one chunk (the single-pass path).
+        assert_eq!(chunk_count(200, 1, 0, &p, 32).2, 1);
+        // Large batches get one chunk column until chunks reach 256 keys.
+        let p = SplitPlan::for_target(SplitPlan::GPU_WORKGROUPS, 64 * 8);
+        assert_eq!(p.max_chunks, 4);
+        assert_eq!(chunk_count(4096, 1, 0, &p, 32).2, 4);
+    }
+
+    #[test]
+    fn decode_tiles_fit_the_memory() {
+        for d in [4, 8, 12, 16, 40, 64, 80, 128, 256] {
+            for rows in [1, 2, 4, 5, 16, 40] {
+                for mem in [16384, 32768, 49152] {
+                    let t = TileConfig::decode(d, d, rows, mem).expect("tiles");
+                    assert!(partial_bytes(t.d, t.bk, t.bq) <= mem);
+                    assert!(t.bq.is_power_of_two() && t.bq <= MAX_ROWS);
+                    assert_eq!(t.bk * t.dc, WG);
+                    assert_eq!((t.d / 4) % t.dc, 0);
+                }
+            }
+        }
+        assert!(matches!(
+            TileConfig::decode(6, 8, 1, 32768),
+            Err(Error::UnsupportedHeadDim { .. })
+        ));
+    }
+}
