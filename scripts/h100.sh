@@ -1,23 +1,37 @@
 #!/bin/bash
-# One device call on the H100 (docs/perf.md): correctness of every variant (the GPU test suite
-# with the automatic variants and with the portable one forced, and `check --sweep` for every
-# variant and dtype), then `webattn bench` beside shared/bench/torch_peers.py (prefill; decode
-# too when the binary has `bench --decode`). Needs .gl/ (from ../shared/tools/gpu-setup.sh)
-# and .devbin/ (scripts/h100-prepare.sh). Results land in $OUT.
+# Device calls on the H100 (docs/perf.md), each within the 10-minute limit of one call:
+#   bash scripts/h100.sh check   the GPU test suite with the automatic variants and with the
+#                                portable one forced, and `check --sweep` per variant and dtype
+#   bash scripts/h100.sh bench   `webattn bench` (prefill, every kind and dtype; portable f32)
+#                                beside shared/bench/torch_peers.py, in the same call
+#   bash scripts/h100.sh decode  `webattn bench --decode` beside torch_peers.py --mode decode
+# Needs .gl/ (../shared/tools/gpu-setup.sh) and .devbin/ (scripts/h100-prepare.sh), carried.
+# Results land in $OUT.
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=/tmp
 B=.devbin/webattn
 $B info > $OUT/info.txt 2>&1
-{
-echo "## gpu tests, auto variant"; timeout 200 .devbin/gpu-tests --test-threads 4 2>&1 | grep -E "^test |test result|panicked|seed" | tail -60
-echo "## gpu tests, portable"; WEBATTN_VARIANT=portable timeout 200 .devbin/gpu-tests --test-threads 4 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
-for v in auto portable subgroup coopmat; do for dt in f32 f16; do
-  [ $v = coopmat ] && [ $dt = f32 ] && continue
-  echo "## sweep $v $dt"; if [ $v = auto ]; then a=""; else a="--variant $v"; fi
-  timeout 100 $B check --sweep --dtype $dt $a 2>&1 | tail -14
-done; done
-} > $OUT/check.txt 2>&1
-grep -E "##|result|runs|FAIL|panicked|error|seed" $OUT/check.txt | tail -40
-timeout 240 $B bench --json $OUT/bench.json > $OUT/bench.md 2>&1; tail -26 $OUT/bench.md
-timeout 120 $B bench --variant portable --dtype f32 --json $OUT/bench_portable.json > $OUT/bench_portable.md 2>&1; tail -14 $OUT/bench_portable.md
-timeout 200 python3 .devbin/torch_peers.py --shapes 1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128 --json $OUT/peers.json > $OUT/peers.txt 2>&1; tail -5 $OUT/peers.txt
+case "${1:-check}" in
+check)
+  {
+  echo "## gpu tests, auto variant"; timeout 170 .devbin/gpu-tests --test-threads 8 2>&1 | grep -E "^test |test result|panicked|seed|FAILED" | tail -80
+  echo "## gpu tests, portable"; WEBATTN_VARIANT=portable timeout 170 .devbin/gpu-tests --test-threads 8 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
+  for v in auto subgroup coopmat portable; do for dt in f32 f16; do
+    [ $v = coopmat ] && [ $dt = f32 ] && continue
+    [ $v = portable ] && [ $dt = f16 ] && continue
+    echo "## sweep $v $dt"; if [ $v = auto ]; then a=""; else a="--variant $v"; fi
+    timeout 60 $B check --sweep --dtype $dt $a 2>&1 | tail -16
+  done; done
+  } > $OUT/check.txt 2>&1
+  grep -E "##|result|runs|FAIL|panicked|error|seed" $OUT/check.txt | tail -50
+  ;;
+bench)
+  timeout 240 $B bench --json $OUT/bench.json > $OUT/bench.md 2>&1; tail -26 $OUT/bench.md
+  timeout 100 $B bench --variant portable --dtype f32 --json $OUT/bench_portable.json > $OUT/bench_portable.md 2>&1; tail -14 $OUT/bench_portable.md
+  timeout 200 python3 .devbin/torch_peers.py --shapes 1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128 --json $OUT/peers.json > $OUT/peers.txt 2>&1; tail -5 $OUT/peers.txt
+  ;;
+decode)
+  timeout 300 $B bench --decode --dtype all --json $OUT/decode.json > $OUT/decode.md 2>&1; tail -30 $OUT/decode.md
+  timeout 200 python3 .devbin/torch_peers.py --mode decode --shapes 1x32x8x4096x128,1x32x8x32768x128,1x32x8x131072x128,8x32x8x8192x128 --json $OUT/peers_decode.json > $OUT/peers_decode.txt 2>&1; tail -12 $OUT/peers_decode.txt
+  ;;
+esac

@@ -62,7 +62,9 @@ pub use kinds::stick_breaking::{Remainder, StickBreakingOptions};
 pub use kinds::{AttentionKind, AuxOut};
 pub use kvcache::KvCache;
 pub use pass::decode::SplitPlan;
-pub use reference::{reference, reference_in, reference_weights, Precision, RefOutput};
+pub use reference::{
+    reference, reference_in, reference_ordered, reference_weights, Precision, RefOutput, SumOrder,
+};
 pub use shader::{Storage, TileConfig, Variant};
 pub use shape::Shape;
 pub use tensor::Tensor;

@@ -32,6 +32,34 @@ pub enum Precision {
     F32,
 }
 
+/// The order in which a logit's dot product is summed. f64 makes it irrelevant; in f32 it
+/// decides the rounding, and so the error of a "straightforward f32 computation" (SPEC.md
+/// section 6) on few logits varies with it by more than 2x. [`crate::testing::judge`] takes
+/// the largest error over the three orders as the floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SumOrder {
+    /// d = 0, 1, 2, ... (a plain loop).
+    #[default]
+    Sequential,
+    /// d = D-1, D-2, ... (a plain loop backwards).
+    Reversed,
+    /// Pairwise (tree) summation, as blocked GPU and BLAS kernels sum.
+    Pairwise,
+}
+
+impl SumOrder {
+    /// Every order.
+    pub const ALL: [SumOrder; 3] = [SumOrder::Sequential, SumOrder::Reversed, SumOrder::Pairwise];
+}
+
+fn pairwise<R: Float>(x: &[R]) -> R {
+    match x.len() {
+        0 => R::zero(),
+        1 => x[0],
+        n => pairwise(&x[..n / 2]) + pairwise(&x[n / 2..]),
+    }
+}
+
 /// Converts an f64 constant to the working float type.
 pub(crate) fn c<R: Float>(x: f64) -> R {
     R::from(x).unwrap_or_else(R::nan)
@@ -52,6 +80,8 @@ pub struct Inputs<'a> {
     pub scale: f64,
     /// Sliding window, if any.
     pub window: Option<u32>,
+    /// How logits' dot products are summed (matters in f32 only).
+    pub order: SumOrder,
 }
 
 impl Inputs<'_> {
@@ -61,9 +91,17 @@ impl Inputs<'_> {
         let kv = u / s.group();
         let qr = &self.q[(u * s.q_len + i) * s.head_dim..][..s.head_dim];
         let kr = &self.k[(kv * s.kv_len + j) * s.head_dim..][..s.head_dim];
-        let dot = qr.iter().zip(kr).fold(R::zero(), |acc, (&a, &b)| {
-            acc + c::<R>(a as f64) * c(b as f64)
-        });
+        let prod = |(&a, &b): (&f32, &f32)| c::<R>(a as f64) * c(b as f64);
+        let dot = match self.order {
+            SumOrder::Sequential => qr.iter().zip(kr).map(prod).fold(R::zero(), |a, x| a + x),
+            SumOrder::Reversed => qr
+                .iter()
+                .zip(kr)
+                .rev()
+                .map(prod)
+                .fold(R::zero(), |a, x| a + x),
+            SumOrder::Pairwise => pairwise(&qr.iter().zip(kr).map(prod).collect::<Vec<R>>()),
+        };
         c::<R>(self.scale) * dot
     }
 
@@ -158,6 +196,7 @@ fn inputs<'a>(
         v,
         scale: attn.resolved_scale(s)? as f64,
         window: attn.window_value(),
+        order: SumOrder::Sequential,
     })
 }
 
@@ -181,7 +220,21 @@ pub fn reference_in(
     v: &[f32],
     precision: Precision,
 ) -> Result<RefOutput> {
-    let x = inputs(attn, shape, q, k, v)?;
+    reference_ordered(attn, shape, q, k, v, precision, SumOrder::Sequential)
+}
+
+/// [`reference_in`] with the logits' dot products summed in `order`.
+pub fn reference_ordered(
+    attn: &Attention,
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    precision: Precision,
+    order: SumOrder,
+) -> Result<RefOutput> {
+    let mut x = inputs(attn, shape, q, k, v)?;
+    x.order = order;
     let kind = attn.kind();
     let (a, aux) = kind.reference(&x, precision)?;
     let reads = |i, j| kind.reads_value(&x, i, j);

@@ -19,19 +19,21 @@
 //     blocks through p_tile only in tiles where some row's lazy max moved; finish_o moves them
 //     once into o_acc for the shared epilogue (write_o).
 //   NaN and Inf in V (tiles that are not tile_full only): a masked key's v cannot be selected
-//     out inside the tensor-core product, where 0 * NaN is NaN. So the prefetch replaces
-//     non-finite V entries by 0 and records their keys in vbad (one bit per key); after phase
-//     B, every (row, key) pair whose key is in vbad and in the row's span (row_key_span) gets
-//     the weight NaN in p16, so exactly the rows that attend to such a key turn NaN (NaN * 0),
-//     and the other rows see a finite 0. tile_full tiles skip all of this: every key is
-//     attended to there, and non-finite values propagate through the product by themselves.
+//     out inside the tensor-core product, where 0 * NaN is NaN. So phase C, storing V into
+//     kvs, replaces non-finite entries by 0 and records their keys in vbad (one bit per key);
+//     after a barrier, every (row, key) pair whose key is in vbad and in the row's span
+//     (row_key_span) gets the weight NaN in p16, so exactly the rows that attend to such a key
+//     turn NaN (NaN * 0), and the other rows see a finite 0. tile_full tiles skip all of this
+//     (every key is attended to there, and non-finite values propagate through the product by
+//     themselves), and the V prefetch never waits on its loads to check them (that cost the
+//     D = 128 kernel 65% on the H100, docs/perf.md).
 // Invariants: cooperative-matrix operations run in subgroup-uniform control flow only (the
 // block loops depend on subgroup_id, num_subgroups and constants); every reuse of qs, kvs,
 // p_tile and p16 is separated by a workgroupBarrier in workgroup-uniform control flow; rows
 // past Tq and keys past Tk are staged as zeros; row strides (QS, KVS, PS halves; PT floats)
 // are multiples of 16 bytes; HEAD_D and HEAD_DV are multiples of 16 (the host checks);
-// vbad is set between the first two barriers of score_tile, read after phase B's last
-// barrier, and cleared after the next barrier (init_phases clears it before the first tile).
+// vbad is set while phase C stores V (not-full tiles), read after the barrier that follows,
+// and cleared after the next barrier (init_phases clears it before the first tile).
 
 var<workgroup> qs: array<f16, BQ * QS>;
 var<workgroup> kvs: array<f16, BK * KVS>;
@@ -118,36 +120,19 @@ fn stage_k(t: Tile, kb: u32) {
     }
 }
 
-// Phase A: s_acc = scale * Q K^T over key tile kb (`full` = tile_full(t.row0, kb)).
-// Workgroup-uniform control flow outside the subgroup block loop. Also prefetches V (v_pre);
-// in a tile that is not full, non-finite V entries are zeroed and their keys set in vbad.
+// Phase A: s_acc = scale * Q K^T over key tile kb (`full` = tile_full(t.row0, kb), unused
+// here: the V prefetch must not wait on its loads, so the non-finite check of V happens when
+// phase C stores it). Workgroup-uniform control flow outside the subgroup block loop. Also
+// prefetches V (v_pre).
 fn score_tile(t: Tile, kb: u32, full: bool) {
-    let w4 = HEAD_DV / 4u;
-    var bad = 0u; // bit n: v_pre[n] had a non-finite entry (VPRE <= 16)
     for (var n = 0u; n < VPRE; n++) {
         let e = t.lid + n * WG;
-        if (e < BK * w4) {
-            var x = kv_elem(t, kb, e, true);
-            if (!full) {
-                let nf = nonfinite4h(x);
-                if (any(nf)) {
-                    x = select(x, vec4<f16>(0.0), nf);
-                    bad |= 1u << n;
-                }
-            }
-            v_pre[n] = x;
+        if (e < BK * (HEAD_DV / 4u)) {
+            v_pre[n] = kv_elem(t, kb, e, true);
         }
     }
-    workgroupBarrier(); // everyone is done with kvs and p_tile; vbad is clear
+    workgroupBarrier(); // everyone is done with kvs and p_tile
     stage_k(t, kb);
-    if (bad != 0u) {
-        for (var n = 0u; n < VPRE; n++) {
-            if (((bad >> n) & 1u) != 0u) {
-                let j = (t.lid + n * WG) / w4;
-                atomicOr(&vbad[j / 32u], 1u << (j % 32u));
-            }
-        }
-    }
     workgroupBarrier();
     for (var blk = t.sg; blk < RA * RB; blk += t.nsg) {
         let rb = blk / RB;
@@ -187,13 +172,31 @@ fn put_w(t: Tile, a: u32, b: u32, x: f32) {
 fn accumulate_pv(t: Tile, kb: u32, full: bool) {
     workgroupBarrier(); // p16 is complete; kvs (K) is free
     let w4 = HEAD_DV / 4u;
-    for (var n = 0u; n < VPRE; n++) {
-        let e = t.lid + n * WG;
-        if (e < BK * w4) {
-            put4h(1u, (e / w4) * KVS + 4u * (e % w4), v_pre[n]);
+    if (full) {
+        // Every key is attended to: non-finite values propagate through the product.
+        for (var n = 0u; n < VPRE; n++) {
+            let e = t.lid + n * WG;
+            if (e < BK * w4) {
+                put4h(1u, (e / w4) * KVS + 4u * (e % w4), v_pre[n]);
+            }
         }
-    }
-    if (!full) {
+    } else {
+        // The loads of v_pre have landed by now (they are being stored), so the check costs
+        // no latency; it runs in diagonal and window-edge tiles only.
+        for (var n = 0u; n < VPRE; n++) {
+            let e = t.lid + n * WG;
+            if (e < BK * w4) {
+                var x = v_pre[n];
+                let nf = nonfinite4h(x);
+                if (any(nf)) {
+                    x = select(x, vec4<f16>(0.0), nf);
+                    let j = e / w4;
+                    atomicOr(&vbad[j / 32u], 1u << (j % 32u));
+                }
+                put4h(1u, (e / w4) * KVS + 4u * (e % w4), x);
+            }
+        }
+        workgroupBarrier(); // vbad is complete
         poison_weights(t, kb);
     }
     workgroupBarrier();
