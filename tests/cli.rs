@@ -1,6 +1,9 @@
 //! The command-line program end to end (`cargo test --features cli --test cli`): `run` against
 //! the f64 reference, its output-file rules, dtypes and input checks; argument errors; `check`,
-//! `info` and `bench --cpu`.
+//! `info` and `bench --cpu`; decoding (`run --lengths`, `bench --decode`) in `cli/decode.rs`.
+
+#[path = "cli/decode.rs"]
+mod decode;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
