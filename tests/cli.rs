@@ -437,7 +437,9 @@ fn max_wg_mem_error_names_the_smallest_tile_tried() {
         "--max-wg-mem",
         "4096",
     ]);
-    let o = fails(o, &["4288 exceeds", "4096", "BQ=16 BK=16"]);
+    // The byte count follows the kernels' shared-memory layout (4292 since the decode merge);
+    // what matters is that the smallest tile is named.
+    let o = fails(o, &["exceeds the device limit 4096", "BQ=16 BK=16"]);
     assert!(!stderr(&o).contains("3264"), "{}", text(&o));
 }
 
