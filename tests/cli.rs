@@ -1,6 +1,9 @@
 //! The command-line program end to end (`cargo test --features cli --test cli`): `run` against
 //! the f64 reference, its output-file rules, dtypes and input checks; argument errors; `check`,
-//! `info` and `bench --cpu`.
+//! `info` and `bench --cpu`; decoding (`run --lengths`, `bench --decode`) in `cli/decode.rs`.
+
+#[path = "cli/decode.rs"]
+mod decode;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -434,7 +437,9 @@ fn max_wg_mem_error_names_the_smallest_tile_tried() {
         "--max-wg-mem",
         "4096",
     ]);
-    let o = fails(o, &["4288 exceeds", "4096", "BQ=16 BK=16"]);
+    // The byte count follows the kernels' shared-memory layout (4292 since the decode merge);
+    // what matters is that the smallest tile is named.
+    let o = fails(o, &["exceeds the device limit 4096", "BQ=16 BK=16"]);
     assert!(!stderr(&o).contains("3264"), "{}", text(&o));
 }
 

@@ -6,6 +6,9 @@
 //! `bench --cpu`: the CPU cost of recording, in µs per `Context::record_into` call (median over
 //! `--calls` calls into one encoder, submitted every 250 calls outside the timing), with
 //! `Context::objects_created` before and after the loop: repeated calls create no wgpu object.
+//!
+//! `bench --decode` and `bench --cpu --decode` are in `bench_decode.rs`; the helpers they share
+//! (inputs, GPU timestamps) are here.
 
 use std::time::Instant;
 
@@ -13,11 +16,11 @@ use webattn::kinds::KindEntry;
 use webattn::testing::Rng;
 use webattn::{Attention, Context, DType, Shape, Tensor};
 
-use crate::{BenchArgs, BenchDType};
+use crate::{BenchArgs, BenchDType, ShapeArg};
 
-type Res<T> = Result<T, String>;
+pub(crate) type Res<T> = Result<T, String>;
 
-fn e(e: webattn::Error) -> String {
+pub(crate) fn e(e: webattn::Error) -> String {
     e.to_string()
 }
 
@@ -36,7 +39,7 @@ struct Row {
 }
 
 /// The kind's default attention, causal where the kind has a causal mask.
-fn bench_attention(e: &KindEntry) -> Attention {
+pub(crate) fn bench_attention(e: &KindEntry) -> Attention {
     let a = (e.default)();
     if a.kind().with_causal(true).is_some() {
         a.causal(true)
@@ -45,7 +48,12 @@ fn bench_attention(e: &KindEntry) -> Attention {
     }
 }
 
-fn random_tensor(ctx: &Context, shape: [usize; 4], dtype: DType, rng: &mut Rng) -> Res<Tensor> {
+pub(crate) fn random_tensor(
+    ctx: &Context,
+    shape: [usize; 4],
+    dtype: DType,
+    rng: &mut Rng,
+) -> Res<Tensor> {
     let n = shape
         .iter()
         .try_fold(dtype.size() as u64, |a, &d| a.checked_mul(d as u64))
@@ -73,11 +81,11 @@ fn qkv(ctx: &Context, s: &Shape, dtype: DType, rng: &mut Rng) -> Res<[Tensor; 3]
     ])
 }
 
-fn encoder(ctx: &Context) -> wgpu::CommandEncoder {
+pub(crate) fn encoder(ctx: &Context) -> wgpu::CommandEncoder {
     ctx.device().create_command_encoder(&Default::default())
 }
 
-fn wait(ctx: &Context) -> Res<()> {
+pub(crate) fn wait(ctx: &Context) -> Res<()> {
     ctx.device()
         .poll(wgpu::PollType::wait_indefinitely())
         .map(|_| ())
@@ -86,13 +94,26 @@ fn wait(ctx: &Context) -> Res<()> {
 
 /// Times `reps` forward calls of `attn`; returns the per-call GPU times in ms.
 fn time_kind(ctx: &Context, attn: &Attention, [q, k, v]: &[Tensor; 3], reps: u32) -> Res<Vec<f64>> {
-    let dev = ctx.device();
     let shape = Shape::from_shapes(q.shape(), k.shape(), v.shape()).map_err(e)?;
     let out = ctx.alloc_output(attn, &shape, q.dtype()).map_err(e)?;
-    // Warm-up: pipeline creation and first-touch costs stay out of the numbers.
+    gpu_times(ctx, reps, |enc, ts| {
+        ctx.record_into_timed(enc, attn, q, k, v, &out, ts)
+            .map_err(e)
+    })
+}
+
+/// GPU times in ms of `reps` calls of `record` (each in its own submit, with timestamp queries
+/// `2 r` and `2 r + 1`), after 3 untimed warm-up calls (pipeline creation and first-touch costs
+/// stay out of the numbers).
+pub(crate) fn gpu_times(
+    ctx: &Context,
+    reps: u32,
+    mut record: impl FnMut(&mut wgpu::CommandEncoder, Option<(&wgpu::QuerySet, u32)>) -> Res<()>,
+) -> Res<Vec<f64>> {
+    let dev = ctx.device();
     for _ in 0..3 {
         let mut enc = encoder(ctx);
-        ctx.record_into(&mut enc, attn, q, k, v, &out).map_err(e)?;
+        record(&mut enc, None)?;
         ctx.submit(enc).map_err(e)?;
     }
     let count = 2 * reps;
@@ -111,8 +132,7 @@ fn time_kind(ctx: &Context, attn: &Attention, [q, k, v]: &[Tensor; 3], reps: u32
     });
     for r in 0..reps {
         let mut enc = encoder(ctx);
-        ctx.record_into_timed(&mut enc, attn, q, k, v, &out, Some((&qs, 2 * r)))
-            .map_err(e)?;
+        record(&mut enc, Some((&qs, 2 * r)))?;
         ctx.submit(enc).map_err(e)?;
     }
     let mut enc = encoder(ctx);
@@ -128,7 +148,31 @@ fn time_kind(ctx: &Context, attn: &Attention, [q, k, v]: &[Tensor; 3], reps: u32
         .collect())
 }
 
-fn dtypes(d: BenchDType) -> Vec<DType> {
+/// (median, min) of times.
+pub(crate) fn median_min(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    (
+        ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN),
+        ms.first().copied().unwrap_or(f64::NAN),
+    )
+}
+
+/// The forward shapes of `--shapes` (an error for a decode shape).
+fn forward_shapes(a: &BenchArgs) -> Res<Vec<Shape>> {
+    a.shapes
+        .iter()
+        .map(|s| match s {
+            ShapeArg::Forward(s) => Ok(*s),
+            ShapeArg::Decode(s) => Err(format!(
+                "--shapes {}x{}x{}x{}x{} is a decode shape (BxHqxHkvxTkxD): add --decode, or \
+                 give BxHxTxD",
+                s.batch, s.q_heads, s.kv_heads, s.kv_len, s.head_dim
+            )),
+        })
+        .collect()
+}
+
+pub(crate) fn dtypes(d: BenchDType) -> Vec<DType> {
     match d {
         BenchDType::F32 => vec![DType::F32],
         BenchDType::F16 => vec![DType::F16],
@@ -137,21 +181,29 @@ fn dtypes(d: BenchDType) -> Vec<DType> {
 }
 
 pub fn bench(a: &BenchArgs) -> Res<()> {
+    let shapes = if a.decode {
+        Vec::new()
+    } else {
+        forward_shapes(a)?
+    };
     let ctx = crate::context(&a.device)?;
-    if a.cpu {
-        return cpu(&ctx, a);
+    match (a.cpu, a.decode) {
+        (true, true) => return crate::bench_decode::cpu(&ctx, a),
+        (true, false) => return cpu(&ctx, a, shapes.first().copied()),
+        (false, true) => return crate::bench_decode::gpu(&ctx, a),
+        (false, false) => {}
     }
     if !ctx.info().timestamp_query {
         return Err("this device has no TIMESTAMP_QUERY; bench needs GPU timestamps".into());
     }
-    let shapes = if a.shapes.is_empty() {
+    let shapes = if shapes.is_empty() {
         [1024, 4096, 16384]
             .map(|t| Shape::new(1, 16, t, 64))
             .into_iter()
             .chain([Shape::new(4, 12, 4096, 128)])
             .collect()
     } else {
-        a.shapes.clone()
+        shapes
     };
     let mut rows = Vec::new();
     let mut rng = Rng(0x0bad_5eed);
@@ -160,9 +212,7 @@ pub fn bench(a: &BenchArgs) -> Res<()> {
             let x = qkv(&ctx, shape, dtype, &mut rng)?;
             for entry in a.kind.entries() {
                 let attn = bench_attention(entry);
-                let mut ms = time_kind(&ctx, &attn, &x, a.reps)?;
-                ms.sort_by(f64::total_cmp);
-                let median_ms = ms[ms.len() / 2];
+                let (median_ms, min_ms) = median_min(time_kind(&ctx, &attn, &x, a.reps)?);
                 let flops = 4.0
                     * (shape.batch * shape.q_heads) as f64
                     * (shape.q_len as f64)
@@ -174,7 +224,7 @@ pub fn bench(a: &BenchArgs) -> Res<()> {
                     dtype,
                     shape: *shape,
                     median_ms,
-                    min_ms: ms[0],
+                    min_ms,
                     tflops: flops / (median_ms * 1e-3) / 1e12,
                     tiles: ctx
                         .forward_tiles(dtype, shape.head_dim, shape.v_dim)
@@ -258,13 +308,22 @@ fn json(ctx: &Context, rows: &[Row]) -> String {
 /// Calls between submits in `--cpu`.
 const BATCH: u32 = 250;
 
+/// `before` objects and what was created since, for the `--cpu` tables.
+pub(crate) fn objects(before: webattn::ObjectCounts, after: webattn::ObjectCounts) -> String {
+    format!(
+        "{} buffers, {} bind groups, {} pipelines | {} buffers, {} bind groups, {} pipelines",
+        before.buffers,
+        before.bind_groups,
+        before.pipelines,
+        after.buffers - before.buffers,
+        after.bind_groups - before.bind_groups,
+        after.pipelines - before.pipelines
+    )
+}
+
 /// `bench --cpu`: µs per `record_into` call, per kind, and the wgpu objects created.
-fn cpu(ctx: &Context, a: &BenchArgs) -> Res<()> {
-    let shape = a
-        .shapes
-        .first()
-        .copied()
-        .unwrap_or(Shape::new(1, 8, 128, 64));
+fn cpu(ctx: &Context, a: &BenchArgs, shape: Option<Shape>) -> Res<()> {
+    let shape = shape.unwrap_or(Shape::new(1, 8, 128, 64));
     let dtype = match a.dtype {
         BenchDType::F16 => DType::F16,
         _ => DType::F32,
@@ -316,22 +375,13 @@ fn cpu(ctx: &Context, a: &BenchArgs) -> Res<()> {
         all_reused &= after == before;
         us.sort_by(f64::total_cmp);
         let p = |f: f64| us[((us.len() - 1) as f64 * f) as usize];
-        let counts = |c: webattn::ObjectCounts| {
-            format!(
-                "{} buffers, {} bind groups, {} pipelines",
-                c.buffers, c.bind_groups, c.pipelines
-            )
-        };
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {} | {} buffers, {} bind groups, {} pipelines |",
+            "| {} | {:.2} | {:.2} | {:.2} | {} |",
             entry.name,
             p(0.5),
             p(0.1),
             p(0.9),
-            counts(before),
-            after.buffers - before.buffers,
-            after.bind_groups - before.bind_groups,
-            after.pipelines - before.pipelines
+            objects(before, after)
         );
     }
     if !all_reused {

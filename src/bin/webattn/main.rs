@@ -4,10 +4,14 @@
 //! webattn info                                     adapter, features, variant, tiles per head dim and dtype
 //! webattn run -i IN.safetensors -o OUT.safetensors --kind KIND [--weights] [--in-place]
 //!             [--compute f32|f16] [--out-dtype f32|f16] [attention options]
+//! webattn run ... --lengths L0,L1,...              decode step over a KV cache (k, v: the cache)
 //! webattn check [--kind KIND|all] [--dtype f32|f16] [--seed N] [shape options] [attention options]
 //! webattn check --sweep [--dtype f32|f16] [--kind KIND|all] [--seed N]
 //! webattn bench [--shapes BxHxTxD,...] [--kind KIND|all] [--dtype f32|f16|all] [--reps N] [--json PATH]
 //! webattn bench --cpu [--shapes BxHxTxD] [--kind KIND|all] [--calls N]
+//! webattn bench --decode [--shapes BxHqxHkvxTkxD,...] [--q-len N] [--kind KIND|all]
+//!               [--dtype f32|f16|all] [--reps N] [--json PATH]
+//! webattn bench --cpu --decode [--shapes BxHqxHkvxTkxD] [--q-len N] [--kind KIND|all] [--steps N]
 //! ```
 //!
 //! Every subcommand takes `--adapter`, `--variant` (they override `WEBATTN_ADAPTER` and
@@ -20,9 +24,10 @@
 //! and special files (`/dev/null`), replaces regular files atomically and keeps their
 //! permissions. It keeps the input's storage type (f32 or f16 kernels; bf16 runs in f32).
 //! Files: `run.rs`, `output.rs` (safe writing), `options.rs` (attention options), `check.rs`,
-//! `bench.rs`, `info.rs`.
+//! `bench.rs`, `bench_decode.rs` (`bench --decode`), `info.rs`.
 
 mod bench;
+mod bench_decode;
 mod check;
 mod info;
 mod options;
@@ -63,7 +68,9 @@ enum Cmd {
     /// Compare the GPU with the f64 reference on fresh random inputs (SPEC.md section 6).
     #[command(long_about = CHECK_ABOUT)]
     Check(Box<CheckArgs>),
-    /// Time the forward kernels with GPU timestamps, or the CPU cost of recording (--cpu).
+    /// Time the forward kernels (or decode steps, --decode) with GPU timestamps, or the CPU
+    /// cost of recording (--cpu).
+    #[command(long_about = BENCH_ABOUT)]
     Bench(Box<BenchArgs>),
 }
 
@@ -83,7 +90,31 @@ Output: OUT is never the input file (also through a symlink or a hard link) unle
 given; then the input is read completely first and replaced atomically. A symlink at OUT is
 written through (its target is replaced, the link kept); a special file (/dev/null, a FIFO) is
 opened and written directly; a regular file is replaced atomically through a temporary file in
-its directory and keeps its permissions; a new file gets the umask's permissions.";
+its directory and keeps its permissions; a new file gets the umask's permissions.
+
+Decode step (--lengths L0,L1,...): k [B, Hkv, Tk_max, D] and v [B, Hkv, Tk_max, Dv] are a KV
+cache; sequence b holds its first L_b keys (one length per sequence, each at most Tk_max; the
+slots past it are never read, whatever they hold). q [B, Hq, Tq, D] are the step's new rows,
+bottom-right aligned to each sequence's length (row i at position i + L_b - Tq). It runs through
+KvCache and Context::record_decode and writes o and lse or rem as above (no --weights).";
+
+const BENCH_ABOUT: &str = "\
+Time the forward kernels (or decode steps, --decode) with GPU timestamps, or the CPU cost of
+recording (--cpu).
+
+bench: every kind (causal where it has a mask) on B x H x T x D shapes (Tq = Tk, D = Dv): warm-up
+3, median and min of --reps GPU-timestamped calls, TFLOP/s of the causal FLOPs (4 B H T T D / 2).
+
+bench --decode: decode steps over a full KV cache on B x Hq x Hkv x Tk x D shapes (every sequence
+at Tk keys, --q-len new rows per step, random data): Context::record_decode_timed, warm-up 3,
+median and min of --reps steps; GB/s = (bytes of K and V of the visible keys, read once, plus q
+and o) over the median time, the formula of bench/torch_peers.py --mode decode; the number of
+chunks of the split plan per (sequence, kv head) and their length in keys.
+
+bench --cpu: µs per Context::record_into call (median over --calls calls into one encoder).
+bench --cpu --decode: µs to record one decode step of a 4-layer model (4 KV caches, one encoder:
+4 x (KvCache::append + Context::record_decode)), median over --steps steps, each submitted; and
+the wgpu objects created by the steps (none).";
 
 const CHECK_ABOUT: &str = "\
 Compare the GPU with the f64 reference on fresh random inputs (SPEC.md section 6).
@@ -128,6 +159,9 @@ struct RunArgs {
     /// Output .safetensors (o, lse or rem, weights); never the input unless --in-place
     #[arg(short, long, value_name = "OUT.safetensors")]
     output: PathBuf,
+    /// Decode step over a KV cache: k, v are the cache, sequence b holds its first L_b keys
+    #[arg(long, value_name = "L0,L1,...", value_delimiter = ',', num_args = 1.., conflicts_with = "weights")]
+    lengths: Option<Vec<usize>>,
     /// Attention kind
     #[arg(long, value_name = "KIND", value_parser = parse_kind)]
     kind: &'static KindEntry,
@@ -193,13 +227,19 @@ struct CheckArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// Shapes B x H x T x D (Tq = Tk, D = Dv) [default: 1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128; --cpu: 1x8x128x64]
-    #[arg(long, value_name = "BxHxTxD,...", value_delimiter = ',', value_parser = parse_shape)]
-    shapes: Vec<webattn::Shape>,
+    /// Shapes B x H x T x D (Tq = Tk, D = Dv); with --decode B x Hq x Hkv x Tk x D [default: 1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128; --decode: 1x32x8x4096x128,1x32x8x32768x128,1x32x8x131072x128,8x32x8x8192x128; --cpu: 1x8x128x64; --cpu --decode: 1x32x8x4096x128]
+    #[arg(long, value_name = "SHAPE,...", value_delimiter = ',', value_parser = parse_shape)]
+    shapes: Vec<ShapeArg>,
+    /// Time decode steps over a full KV cache (Context::record_decode_timed), GB/s
+    #[arg(long)]
+    decode: bool,
+    /// --decode: new query rows per step Tq
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "decode", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    q_len: u32,
     /// Kind to time, or all (causal where the kind has a mask)
     #[arg(long, value_name = "KIND|all", default_value = "all", value_parser = parse_kind_sel)]
     kind: KindSel,
-    /// Storage types to time
+    /// Storage types to time (--cpu: f32 unless f16)
     #[arg(long, value_enum, default_value = "all")]
     dtype: BenchDType,
     /// Timed runs per row (median of them; 20 to 2048)
@@ -208,14 +248,25 @@ struct BenchArgs {
     /// Also write the rows as JSON to PATH
     #[arg(long, value_name = "PATH", conflicts_with = "cpu")]
     json: Option<PathBuf>,
-    /// Measure the CPU cost of Context::record_into (µs per call, median) instead of GPU time
+    /// Measure the CPU cost of recording (µs per call or per decode step, median) instead of GPU time
     #[arg(long)]
     cpu: bool,
     /// --cpu: timed record_into calls per kind (one encoder, submitted every 250 calls)
-    #[arg(long, default_value_t = 3000, requires = "cpu", value_parser = clap::value_parser!(u32).range(100..))]
+    #[arg(long, default_value_t = 3000, requires = "cpu", conflicts_with = "decode", value_parser = clap::value_parser!(u32).range(100..))]
     calls: u32,
+    /// --cpu --decode: timed decode steps per kind (one submit per step)
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "cpu", requires = "decode", value_parser = clap::value_parser!(u32).range(50..=1_000_000))]
+    steps: u32,
     #[command(flatten)]
     device: DeviceArgs,
+}
+
+/// A `--shapes` entry: `BxHxTxD` (forward) or `BxHqxHkvxTkxD` (decode, Tq = 1 until `--q-len`
+/// sets it).
+#[derive(Debug, Clone, Copy)]
+enum ShapeArg {
+    Forward(webattn::Shape),
+    Decode(webattn::Shape),
 }
 
 /// A storage type on the command line.
@@ -290,18 +341,24 @@ fn parse_variant(s: &str) -> Result<Variant, String> {
     Variant::parse(s).ok_or_else(|| "not one of portable, subgroup, coopmat".into())
 }
 
-fn parse_shape(s: &str) -> Result<webattn::Shape, String> {
+fn parse_shape(s: &str) -> Result<ShapeArg, String> {
+    let bad = || format!("'{s}' is not BxHxTxD (or BxHqxHkvxTkxD with --decode)");
     let dims = s
         .split('x')
         .map(|x| x.trim().parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| format!("'{s}' is not BxHxTxD"))?;
-    let [b, h, t, d] = dims[..] else {
-        return Err(format!("'{s}' is not BxHxTxD"));
+        .map_err(|_| bad())?;
+    let (shape, arg): (_, fn(webattn::Shape) -> ShapeArg) = match dims[..] {
+        [b, h, t, d] => (webattn::Shape::new(b, h, t, d), ShapeArg::Forward),
+        [b, hq, hkv, tk, d] if tk > 0 => (
+            webattn::Shape::gqa(b, hq, hkv, 1, d).with_kv_len(tk),
+            ShapeArg::Decode,
+        ),
+        [_, _, _, 0, _] => return Err(format!("'{s}': a decode cache needs Tk >= 1")),
+        _ => return Err(bad()),
     };
-    let shape = webattn::Shape::new(b, h, t, d);
     shape.validate().map_err(|e| e.to_string())?;
-    Ok(shape)
+    Ok(arg(shape))
 }
 
 /// The context the device flags ask for. The environment is read first (an unknown

@@ -4,10 +4,15 @@
 //! Dtype rule: the kernels keep the input's storage type (F32 -> f32 kernels, F16 -> f16
 //! kernels; BF16 -> f32, since bf16's range exceeds f16's), unless `--compute` says otherwise;
 //! o is written as `--out-dtype` (default: the compute dtype); lse, rem and weights as F32.
+//!
+//! With `--lengths`, k and v [B, Hkv, Tk_max, D] are a KV cache: they are copied into a
+//! `KvCache` of capacity Tk_max (the same layout), sequence b's length is set to L_b, and q is
+//! one decode step through `Context::record_decode` (its rows bottom-right aligned to each
+//! sequence's length). The slots past a sequence's length are copied too and never read.
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use webattn::{Context, DType, Shape, Tensor};
+use webattn::{Attention, Context, DType, KvCache, Output, Shape, Tensor};
 
 use crate::output;
 use crate::RunArgs;
@@ -103,6 +108,68 @@ fn f32_bytes(x: &[f32]) -> Vec<u8> {
     bytemuck::cast_slice(x).to_vec()
 }
 
+/// Checks `--lengths` against the input: one length per sequence, each at most Tk_max.
+fn check_lengths(lens: &[usize], shape: &Shape) -> Result<(), String> {
+    if lens.len() != shape.batch {
+        return Err(format!(
+            "--lengths has {} values for a batch of {} (one length per sequence)",
+            lens.len(),
+            shape.batch
+        ));
+    }
+    if let Some((b, l)) = lens.iter().enumerate().find(|(_, &l)| l > shape.kv_len) {
+        return Err(format!(
+            "--lengths: sequence {b} has length {l} but k and v hold {} slots per sequence \
+             (Tk_max, their third dimension)",
+            shape.kv_len
+        ));
+    }
+    Ok(())
+}
+
+/// One decode step of `attn`: k and v become a KV cache whose sequence b holds `lens[b]`
+/// keys, and q its new rows.
+fn decode_step(
+    ctx: &Context,
+    attn: &Attention,
+    [q, k, v]: [&Tensor; 3],
+    shape: &Shape,
+    lens: &[usize],
+) -> Result<Output, String> {
+    let gpu = |e: webattn::Error| e.to_string();
+    let (b, hkv) = (shape.batch, shape.kv_heads);
+    // A cache has at least one slot; with Tk_max = 0 every length is 0 and it stays unread.
+    let cap = shape.kv_len.max(1);
+    let mut cache =
+        KvCache::new(ctx, b, hkv, cap, shape.head_dim, shape.v_dim, q.dtype()).map_err(gpu)?;
+    let mut enc = ctx
+        .device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("webattn run --lengths"),
+        });
+    if shape.kv_len > 0 {
+        // Same layout: [B, Hkv, Tk_max, D] is the cache at capacity Tk_max.
+        enc.copy_buffer_to_buffer(k.buffer(), 0, cache.k().buffer(), 0, k.byte_len());
+        enc.copy_buffer_to_buffer(v.buffer(), 0, cache.v().buffer(), 0, v.byte_len());
+    }
+    for (seq, &len) in lens.iter().enumerate() {
+        cache.set_len(seq, len).map_err(gpu)?;
+    }
+    let out = ctx
+        .alloc_decode_output(attn, &cache, shape.q_heads, shape.q_len)
+        .map_err(gpu)?;
+    eprintln!(
+        "decode step: lengths {lens:?} of {} slots, {} new row(s), split plan {:?}",
+        shape.kv_len,
+        shape.q_len,
+        out.plan()
+    );
+    ctx.record_decode(&mut enc, attn, q, &cache, &out)
+        .map_err(gpu)?;
+    ctx.submit(enc).map_err(gpu)?;
+    Ok(out.output().clone())
+}
+
 pub fn run(a: &RunArgs) -> Result<(), String> {
     // Refuse an output that is the input before any work (fail fast).
     output::check_target(&a.input, &a.output, a.in_place)?;
@@ -122,6 +189,9 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         }
     }
     let shape = Shape::from_shapes(&q.shape, &k.shape, &v.shape).map_err(|e| e.to_string())?;
+    if let Some(lens) = &a.lengths {
+        check_lengths(lens, &shape)?;
+    }
     let sinks = file_sinks(&st, shape.q_heads)?;
     if sinks.is_some() && !crate::options::accepts(a.kind, "sinks") {
         eprintln!(
@@ -156,21 +226,30 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
     let (qt, kt, vt) = (qt?, kt?, vt?);
     drop((q, k, v, st));
     let gpu = |e: webattn::Error| e.to_string();
-    let mut enc = ctx
-        .device()
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("webattn run"),
-        });
-    let out = ctx.record(&mut enc, &attn, &qt, &kt, &vt).map_err(gpu)?;
-    let weights = if a.weights {
-        Some(
-            ctx.record_weights(&mut enc, &attn, &qt, &kt, &vt)
-                .map_err(gpu)?,
-        )
-    } else {
-        None
+    let (out, weights) = match &a.lengths {
+        Some(lens) => (
+            decode_step(&ctx, &attn, [&qt, &kt, &vt], &shape, lens)?,
+            None,
+        ),
+        None => {
+            let mut enc = ctx
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("webattn run"),
+                });
+            let out = ctx.record(&mut enc, &attn, &qt, &kt, &vt).map_err(gpu)?;
+            let weights = if a.weights {
+                Some(
+                    ctx.record_weights(&mut enc, &attn, &qt, &kt, &vt)
+                        .map_err(gpu)?,
+                )
+            } else {
+                None
+            };
+            ctx.submit(enc).map_err(gpu)?;
+            (out, weights)
+        }
     };
-    ctx.submit(enc).map_err(gpu)?;
 
     // (name, dtype, shape, bytes) of every output.
     let mut tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
