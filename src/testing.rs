@@ -186,7 +186,10 @@ pub fn judge(
     // e32: the largest error of the three straightforward f32 computations (summation orders).
     let mut verdicts = judge_against(got, &want, &plains[0], tol);
     for plain in &plains[1..] {
-        for (v, w) in verdicts.iter_mut().zip(judge_against(got, &want, plain, tol)) {
+        for (v, w) in verdicts
+            .iter_mut()
+            .zip(judge_against(got, &want, plain, tol))
+        {
             if w.e32 > v.e32 {
                 *v = w;
             }
