@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::kinds::{self, AttentionKind, AuxOut};
+use crate::kinds::kind::{AttentionKind, AuxOut};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -153,53 +153,6 @@ impl Attention {
     /// The per-row output of this kind.
     pub fn aux(&self, s: &Shape) -> Result<AuxOut> {
         Ok(self.kind.setup(s)?.aux)
-    }
-
-    /// Parses the JSON form: `{"kind": "softmax", "causal": true, "scale": 0.1, "window": 8,
-    /// ...kind options}` (camelCase keys). Keys the kind does not have are errors.
-    pub fn from_json(value: serde_json::Value) -> Result<Self> {
-        let serde_json::Value::Object(mut map) = value else {
-            return Err(Error::InvalidOption(
-                "attention options must be an object".into(),
-            ));
-        };
-        let name = match map.remove("kind") {
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => {
-                return Err(Error::InvalidOption(format!(
-                    "'kind' must be a string, got {other}"
-                )))
-            }
-            None => return Err(Error::InvalidOption("'kind' is missing".into())),
-        };
-        let entry = kinds::find(&name)?;
-        let take = |map: &mut serde_json::Map<String, serde_json::Value>, k: &str| {
-            map.remove(k).filter(|v| !v.is_null())
-        };
-        let scale = take(&mut map, "scale")
-            .map(|v| {
-                v.as_f64()
-                    .map(|x| x as f32)
-                    .ok_or_else(|| Error::InvalidOption(format!("scale must be a number, got {v}")))
-            })
-            .transpose()?;
-        let window = take(&mut map, "window")
-            .map(|v| {
-                v.as_u64()
-                    .and_then(|w| u32::try_from(w).ok())
-                    .ok_or_else(|| {
-                        Error::InvalidOption(format!(
-                            "window must be an integer from 1 to 2^32 - 1, got {v}"
-                        ))
-                    })
-            })
-            .transpose()?;
-        let kind = (entry.parse)(serde_json::Value::Object(map))?;
-        let mut a = Attention::of(kind);
-        a.scale = scale;
-        a.window = window;
-        a.validate()?;
-        Ok(a)
     }
 
     /// The JSON form that [`Attention::from_json`] reads.

@@ -41,7 +41,6 @@ mod dtype;
 mod error;
 mod gpu;
 pub mod kinds;
-mod kvcache;
 pub mod pass;
 pub mod reference;
 pub mod shader;
@@ -55,12 +54,13 @@ mod wasm;
 pub use attention::{Attention, HostOutput, Output};
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use gpu::{AdapterChoice, Context, ContextOptions, DecodeOutput, DeviceInfo, ObjectCounts};
+pub use gpu::{
+    AdapterChoice, Context, ContextOptions, DecodeOutput, DeviceInfo, KvCache, ObjectCounts,
+};
 pub use kinds::sigmoid::{SigmoidBias, SigmoidOptions};
 pub use kinds::softmax::SoftmaxOptions;
 pub use kinds::stick_breaking::{Remainder, StickBreakingOptions};
 pub use kinds::{AttentionKind, AuxOut};
-pub use kvcache::KvCache;
 pub use pass::decode::SplitPlan;
 pub use reference::{
     reference, reference_in, reference_ordered, reference_weights, Precision, RefOutput, SumOrder,

@@ -21,7 +21,7 @@
 //! assert_eq!(sink::sink_rate(&alpha, 2, 0, sink::DEFAULT_EPS).unwrap(), 1.0);
 //! ```
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The threshold the paper uses for `Sink_1^eps` (0.3).
 pub const DEFAULT_EPS: f64 = 0.3;

@@ -10,9 +10,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shader::{Storage, TileConfig, Variant};
 
+use super::caches::{BindCache, PipelineCache};
 use super::options::{AdapterChoice, ContextOptions, DeviceInfo};
-use super::pipelines::PipelineCache;
-use super::record::BindCache;
 
 /// How many wgpu objects a [`Context`] has created, by type (see
 /// [`Context::objects_created`]). A repeated `record` of one shape into the same buffers

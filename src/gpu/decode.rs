@@ -2,12 +2,12 @@
 //! step to step), the split plan, and recording the split-KV partial and merge passes
 //! (`crate::pass::decode`) over a [`KvCache`].
 
+use super::kvcache::KvCache;
 use crate::attention::{Attention, Output};
 use crate::contract::{Params, FLAG_WRITE_AUX};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kinds::AuxOut;
-use crate::kvcache::KvCache;
 use crate::pass::decode::{self as dp, chunk_count, SplitPlan};
 use crate::pass::PassId;
 use crate::shader::TileConfig;

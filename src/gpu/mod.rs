@@ -3,9 +3,11 @@
 //! planner and bind-group cache (`record.rs`), the attention calls (`calls.rs`) and the
 //! decoding calls over a KV cache (`decode.rs`).
 
+mod caches;
 mod calls;
 mod context;
 mod decode;
+mod kvcache;
 mod options;
 mod pipelines;
 mod record;
@@ -13,4 +15,5 @@ mod tensors;
 
 pub use context::{Context, ObjectCounts};
 pub use decode::DecodeOutput;
+pub use kvcache::KvCache;
 pub use options::{AdapterChoice, ContextOptions, DeviceInfo};

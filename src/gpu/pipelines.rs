@@ -2,31 +2,14 @@
 //! opaque WGSL string (a kind's file for the pass). Bind-group layouts are derived from each
 //! pass's binding list, once per pass.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use crate::contract::Access;
 use crate::error::{Error, Result};
+use crate::pass;
 use crate::pass::PassId;
-use crate::shader::{self, Storage, TileConfig};
+use crate::shader::{Storage, TileConfig};
 
+use super::caches::PipelineKey;
 use super::context::{Context, Counters};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct PipelineKey {
-    pass: PassId,
-    /// Identity of the kernel's WGSL (a `&'static str` from `include_str!`).
-    kernel: (usize, usize),
-    storage: Storage,
-    tiles: TileConfig,
-}
-
-/// Compiled pipelines and per-pass layouts of one [`Context`].
-#[derive(Default)]
-pub(crate) struct PipelineCache {
-    layouts: Mutex<HashMap<PassId, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
-    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
-}
 
 fn poisoned<T>(_: T) -> Error {
     Error::Gpu("webattn's pipeline cache lock was poisoned by a panic".into())
@@ -111,7 +94,7 @@ impl Context {
             return Ok(p.clone());
         }
         let (_, layout) = self.layouts(pass)?;
-        let src = shader::source(pass, kernel, storage, &tiles);
+        let src = pass::source(pass, kernel, storage, &tiles);
         let label = format!("webattn {}", pass.name());
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(&label),

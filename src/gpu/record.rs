@@ -3,9 +3,6 @@
 //! buffers and parameters reuses its bind group and uniform buffer: no wgpu object is
 //! created), and the dispatches.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use wgpu::util::DeviceExt;
 
 use crate::contract::{Access, Params};
@@ -15,24 +12,8 @@ use crate::pass::{Extent, PassId};
 use crate::shader::{Storage, TileConfig};
 use crate::shape::Shape;
 
+use super::caches::{BindKey, CAPACITY};
 use super::context::{Context, Counters};
-
-/// Cached bind groups (each holding its uniform buffer) and sinks buffers. Bounded: when it
-/// holds `CAPACITY` entries it is cleared, so buffers of finished work are not kept alive.
-#[derive(Default)]
-pub(crate) struct BindCache {
-    groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
-    sinks: Mutex<HashMap<Vec<u32>, wgpu::Buffer>>,
-}
-
-const CAPACITY: usize = 512;
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct BindKey {
-    pass: PassId,
-    params: Vec<u8>,
-    entries: Vec<(wgpu::Buffer, u64, u64)>,
-}
 
 /// One pass to record.
 pub(crate) struct Dispatch<'a> {

@@ -1,133 +1,24 @@
 //! Attention kinds as units. Each kind is one folder here (options, GPU set-up, f64
 //! reference, its option sets for tests) plus one folder of shaders, `shaders/<kind>/<pass>.wgsl`,
-//! and one line in [`registry`]. This layer sits below the dispatcher: it knows shapes, the
-//! GPU contract's flags and the references, never a `Context`.
+//! and one line in the registry below. The trait every kind implements is in `kind.rs`, the
+//! registry entry in `entry.rs`; this file is only the registry. It knows shapes, the GPU
+//! contract's flags and the references, never a `Context`.
 //!
 //! Adding a kind: see docs/ARCHITECTURE.md ("How to add a kind").
 
-use std::any::Any;
-use std::fmt;
-use std::sync::Arc;
-
 use crate::attention::Attention;
 use crate::error::{Error, Result};
-use crate::pass::PassId;
-use crate::reference::{Inputs, Precision};
-use crate::shape::Shape;
 
+pub mod entry;
+pub mod kind;
 pub mod sigmoid;
 pub mod softmax;
 pub mod stick_breaking;
 #[cfg(test)]
 pub(crate) mod uniform;
 
-/// The per-row output a kind writes beside `o`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuxOut {
-    /// None (sigmoid).
-    None,
-    /// Log-sum-exp per row (softmax).
-    Lse,
-    /// The stick left per row (stick-breaking).
-    Rem,
-}
-
-/// What a kind hands the passes for one call: the kernel parameters that depend on its
-/// options (see `crate::contract::Params`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct KindSetup {
-    /// `FLAG_*` bits of the GPU contract.
-    pub flags: u32,
-    /// Sigmoid bias b (0 for other kinds).
-    pub bias: f32,
-    /// 1 when key j = p_i is excluded (stick-breaking default), else 0.
-    pub self_excl: u32,
-    /// Per-query-head sink logits (softmax), bound to the `sinks` binding.
-    pub sinks: Option<Vec<f32>>,
-    /// The per-row output.
-    pub aux: AuxOut,
-}
-
-/// Dense reference weights A [units, Tq, Tk] and the per-row output (lse or rem), in f64.
-pub type RefParts = (Vec<f64>, Option<Vec<f64>>);
-
-/// One attention mechanism with its options. Implemented by the option structs of the kinds
-/// in this crate ([`softmax::SoftmaxOptions`], [`sigmoid::SigmoidOptions`],
-/// [`stick_breaking::StickBreakingOptions`]); an [`Attention`] holds one.
-pub trait AttentionKind: fmt::Debug + Send + Sync + 'static {
-    /// The kind's registry name (`"softmax"`, `"sigmoid"`, `"stick-breaking"`).
-    fn name(&self) -> &'static str;
-    /// The kind's WGSL kernel of `pass` (`shaders/<kind>/<pass>.wgsl`), or `None` if the kind
-    /// has no such pass.
-    fn shader(&self, pass: PassId) -> Option<&'static str>;
-    /// Checks the options against `shape` and returns the kernel parameters.
-    fn setup(&self, shape: &Shape) -> Result<KindSetup>;
-    /// The reference: dense weights and per-row output, following SPEC.md literally, computed
-    /// in `precision` (f64 is the reference; f32 is the "straightforward f32 computation" of
-    /// SPEC.md section 6 that sets the error floor of ill-conditioned cases).
-    fn reference(&self, x: &Inputs, precision: Precision) -> Result<RefParts>;
-    /// Does row i's output read v_j? The keys of S(i) (or V(i)), plus any other value the
-    /// kind adds (stick-breaking's remainder to the current token). The reference's o = A v
-    /// reads exactly these, so a NaN in a value a row reads propagates even at weight 0, and
-    /// one it does not read never reaches it.
-    fn reads_value(&self, x: &Inputs, i: usize, j: usize) -> bool;
-    /// The same options with the causal mask set, where the kind has one (`None`: it has not;
-    /// stick-breaking is causal by definition).
-    fn with_causal(&self, _causal: bool) -> Option<Arc<dyn AttentionKind>> {
-        None
-    }
-    /// The options as a JSON object (the form [`KindEntry::parse`] reads).
-    fn to_json(&self) -> serde_json::Value;
-    /// For downcasting in builders.
-    fn as_any(&self) -> &dyn Any;
-    /// Equality across kinds.
-    fn dyn_eq(&self, other: &dyn AttentionKind) -> bool;
-}
-
-/// Implements the boilerplate methods of [`AttentionKind`] for an options type.
-macro_rules! kind_boilerplate {
-    () => {
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-        fn dyn_eq(&self, other: &dyn $crate::kinds::AttentionKind) -> bool {
-            other
-                .as_any()
-                .downcast_ref::<Self>()
-                .is_some_and(|o| o == self)
-        }
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    };
-}
-pub(crate) use kind_boilerplate;
-
-/// A kind's entry in the registry: everything the CLI, the JS bindings, the benchmark and the
-/// tests need to iterate over kinds without naming them.
-pub struct KindEntry {
-    /// Registry name.
-    pub name: &'static str,
-    /// Other names accepted by [`find`] (`"sb"`, `"stick_breaking"`).
-    pub aliases: &'static [&'static str],
-    /// One line for help texts.
-    pub about: &'static str,
-    /// The kind with default options.
-    pub default: fn() -> Attention,
-    /// Parses the kind's options from a JSON object (camelCase keys; unknown keys are errors).
-    pub parse: fn(serde_json::Value) -> Result<Arc<dyn AttentionKind>>,
-    /// Option sets that each take a distinct kernel path, for tests, sweeps and benchmarks.
-    /// `shape` is the problem they run on (sinks need Hq).
-    pub option_sets: fn(shape: &Shape) -> Vec<(String, Attention)>,
-}
-
-impl fmt::Debug for KindEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KindEntry")
-            .field("name", &self.name)
-            .finish()
-    }
-}
+pub use entry::KindEntry;
+pub use kind::{AttentionKind, AuxOut, KindSetup, RefParts};
 
 /// Every kind, in a fixed order. Registering a kind is one line here.
 static REGISTRY: &[&KindEntry] = &[
@@ -163,32 +54,52 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|e| e.name).collect()
 }
 
-/// Parses a kind's options with serde, strictly: a key the kind does not have is an error
-/// that names the kind.
-pub(crate) fn parse_strict<T: serde::de::DeserializeOwned + AttentionKind>(
-    kind: &str,
-    value: serde_json::Value,
-) -> Result<Arc<dyn AttentionKind>> {
-    let value = match value {
-        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
-        v => v,
-    };
-    serde_json::from_value::<T>(value)
-        .map(|o| Arc::new(o) as Arc<dyn AttentionKind>)
-        .map_err(|e| Error::InvalidOption(format!("{kind} options: {e}")))
-}
-
-/// Checks sink logits: one finite value per query head.
-pub(crate) fn check_per_head(what: &str, values: &[f32], shape: &Shape) -> Result<()> {
-    if values.len() != shape.q_heads {
-        return Err(Error::InvalidOption(format!(
-            "{what}: {} values for {} query heads",
-            values.len(),
-            shape.q_heads
-        )));
+impl Attention {
+    /// Parses the JSON form: `{"kind": "softmax", "causal": true, "scale": 0.1, "window": 8,
+    /// ...kind options}` (camelCase keys). Keys the kind does not have are errors.
+    pub fn from_json(value: serde_json::Value) -> Result<Self> {
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(Error::InvalidOption(
+                "attention options must be an object".into(),
+            ));
+        };
+        let name = match map.remove("kind") {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => {
+                return Err(Error::InvalidOption(format!(
+                    "'kind' must be a string, got {other}"
+                )))
+            }
+            None => return Err(Error::InvalidOption("'kind' is missing".into())),
+        };
+        let entry = find(&name)?;
+        let take = |map: &mut serde_json::Map<String, serde_json::Value>, k: &str| {
+            map.remove(k).filter(|v| !v.is_null())
+        };
+        let scale = take(&mut map, "scale")
+            .map(|v| {
+                v.as_f64()
+                    .map(|x| x as f32)
+                    .ok_or_else(|| Error::InvalidOption(format!("scale must be a number, got {v}")))
+            })
+            .transpose()?;
+        let window = take(&mut map, "window")
+            .map(|v| {
+                v.as_u64()
+                    .and_then(|w| u32::try_from(w).ok())
+                    .ok_or_else(|| {
+                        Error::InvalidOption(format!(
+                            "window must be an integer from 1 to 2^32 - 1, got {v}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let kind = (entry.parse)(serde_json::Value::Object(map))?;
+        let mut a = Attention::of(kind).with_window(window);
+        if let Some(sc) = scale {
+            a = a.scale(sc);
+        }
+        a.validate()?;
+        Ok(a)
     }
-    if let Some(x) = values.iter().find(|x| !x.is_finite()) {
-        return Err(Error::InvalidOption(format!("{what}: {x} is not finite")));
-    }
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Passes as values. A [`Pass`] owns everything about one GPU pass that is not a kind's maths:
+//! Passes as values, and the assembly of one kernel ([`source`]). A [`Pass`] owns everything about one GPU pass that is not a kind's maths:
 //! its bindings (the contract's slot list, from which the bind-group layout and the WGSL
 //! declarations are derived), the shared WGSL it assembles before a kind's kernel, its
 //! dispatch grid and how its work splits into chunks when buffers exceed the device's
@@ -7,7 +7,7 @@
 //!
 //! Adding a pass: see docs/ARCHITECTURE.md ("How to add a pass").
 
-use crate::contract::{Binding, Params};
+use crate::contract::{self, Access, Binding, Elem, Params};
 use crate::dtype::DType;
 use crate::shader::{Storage, TileConfig};
 use crate::shape::Shape;
@@ -111,3 +111,49 @@ pub(crate) fn tensor_extent(
         base,
     }
 }
+
+/// The generated declarations of a pass: the contract's struct and flags, then one
+/// `@group(0) @binding(i)` per binding of the pass, element types per storage.
+fn declarations(pass: PassId, storage: Storage) -> String {
+    let mut s = Params::wgsl();
+    s += &contract::flags_wgsl();
+    for (i, b) in pass.pass().bindings.iter().enumerate() {
+        let elem = match (b.elem, storage) {
+            (Elem::Tensor, Storage::F32) => "vec4<f32>",
+            (Elem::Tensor, Storage::F16) => "vec4<f16>",
+            (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
+            (Elem::F32, _) => "f32",
+            (Elem::Vec4F32, _) => "vec4<f32>",
+            (Elem::U32, _) => "u32",
+        };
+        s += &match b.access {
+            Access::Uniform => {
+                format!("@group(0) @binding({i}) var<uniform> {}: Params;\n", b.name)
+            }
+            Access::Read => format!(
+                "@group(0) @binding({i}) var<storage, read> {}: array<{elem}>;\n",
+                b.name
+            ),
+            Access::ReadWrite => format!(
+                "@group(0) @binding({i}) var<storage, read_write> {}: array<{elem}>;\n",
+                b.name
+            ),
+        };
+    }
+    s
+}
+
+/// The complete WGSL source of one kernel, as the GPU compiles it: `kernel` (a kind's file for
+/// `pass`) after the pass's generated declarations and shared snippets.
+pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
+    let mut s = (pass.pass().header)(tiles, storage);
+    s += &declarations(pass, storage);
+    for snippet in (pass.pass().snippets)(tiles, storage) {
+        s.push_str(snippet);
+    }
+    s.push_str(kernel);
+    s
+}
+
+#[cfg(test)]
+mod tests;

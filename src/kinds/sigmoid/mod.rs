@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::attention::Attention;
 use crate::contract::{FLAG_BIAS_LOG_KEYS, FLAG_CAUSAL, FLAG_NORMALIZE};
 use crate::error::{Error, Result};
-use crate::kinds::{
-    kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindEntry, KindSetup, RefParts,
+use crate::kinds::entry::KindEntry;
+use crate::kinds::kind::{
+    kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindSetup, RefParts,
 };
 use crate::pass::PassId;
-use crate::reference::{c, sigmoid, widen, Inputs, Precision};
+use crate::reference::math::{c, sigmoid, widen, Inputs, Precision};
 use crate::shape::Shape;
 
 /// The scalar bias b in sigmoid(z + b).

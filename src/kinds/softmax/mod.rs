@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::attention::Attention;
 use crate::contract::{FLAG_CAUSAL, FLAG_SINK};
 use crate::error::Result;
-use crate::kinds::{
-    check_per_head, kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindEntry, KindSetup,
-    RefParts,
+use crate::kinds::entry::KindEntry;
+use crate::kinds::kind::{
+    check_per_head, kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindSetup, RefParts,
 };
 use crate::pass::PassId;
-use crate::reference::{c, widen, Inputs, Precision};
+use crate::reference::math::{c, widen, Inputs, Precision};
 use crate::shape::Shape;
 
 /// Options of softmax attention.

@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::attention::Attention;
 use crate::contract::{FLAG_CAUSAL, FLAG_REM_TO_CURRENT};
 use crate::error::Result;
-use crate::kinds::{
-    kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindEntry, KindSetup, RefParts,
+use crate::kinds::entry::KindEntry;
+use crate::kinds::kind::{
+    kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindSetup, RefParts,
 };
 use crate::pass::PassId;
-use crate::reference::{log_sigmoid, softplus, widen, Inputs, Precision};
+use crate::reference::math::{log_sigmoid, softplus, widen, Inputs, Precision};
 use crate::shape::Shape;
 
 /// What happens to the stick left over after all keys took their share.

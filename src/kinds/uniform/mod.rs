@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 use crate::attention::Attention;
 use crate::contract::FLAG_CAUSAL;
 use crate::error::Result;
-use crate::kinds::{
-    kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindEntry, KindSetup, RefParts,
+use crate::kinds::entry::KindEntry;
+use crate::kinds::kind::{
+    kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindSetup, RefParts,
 };
 use crate::pass::PassId;
-use crate::reference::{widen, Inputs, Precision};
+use crate::reference::math::{widen, Inputs, Precision};
 use crate::shape::Shape;
 
 /// Options of uniform attention.

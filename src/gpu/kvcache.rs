@@ -10,9 +10,9 @@
 //! `lens[b]` valid slots; the rest may hold anything (NaN included) and never reaches an
 //! output.
 
+use super::context::Context;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gpu::Context;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 

@@ -1,15 +1,10 @@
-//! Assembly of the WGSL kernels: a generated header (tile constants, the contract's
-//! `struct Params`, flags and the pass's binding declarations, see [`crate::contract`]), then
-//! the pass's shared snippets of `shaders/common/`, then one kind's kernel
-//! `shaders/<kind>/<pass>.wgsl`.
-//!
-//! Each kernel file is one source of truth; nothing here rewrites WGSL beyond prepending
-//! generated declarations, so what naga validates in the tests is exactly what the GPU runs.
+//! What the WGSL kernels are built from, below the passes: tile sizes ([`TileConfig`], whose
+//! generated constants head every kernel), the storage types ([`Storage`]), the kernel
+//! variants ([`Variant`]) and the shared snippets of `shaders/common/`. The assembly of one
+//! kernel is [`crate::pass::source`].
 
-use crate::contract::{self, Access, Elem, Params};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::pass::PassId;
 
 /// A family of forward kernels. All compute the same function; they differ in the hardware
 /// features they use. [`crate::Context`] picks the fastest the device supports unless one is
@@ -305,80 +300,34 @@ impl TileConfig {
 
 /// The shared WGSL snippets of `shaders/common/` (see each file's opening comment).
 pub(crate) mod snippets {
-    use super::Storage;
+    use crate::shader::Storage;
 
-    pub const PARAMS: &str = include_str!("../../shaders/common/params.wgsl");
-    pub const TILE: &str = include_str!("../../shaders/common/tile.wgsl");
-    pub const TILE_PORTABLE: &str = include_str!("../../shaders/common/tile_portable.wgsl");
-    pub const TILE_COOP: &str = include_str!("../../shaders/common/tile_coop.wgsl");
-    pub const LANES_PLAIN: &str = include_str!("../../shaders/common/lanes_plain.wgsl");
-    pub const LANES_SUBGROUP: &str = include_str!("../../shaders/common/lanes_subgroup.wgsl");
-    pub const WEIGHTS: &str = include_str!("../../shaders/common/weights.wgsl");
-    pub const DECODE: &str = include_str!("../../shaders/common/decode.wgsl");
-    pub const DECODE_PARTIAL: &str = include_str!("../../shaders/common/decode_partial.wgsl");
-    pub const DECODE_MERGE: &str = include_str!("../../shaders/common/decode_merge.wgsl");
+    pub const PARAMS: &str = include_str!("../shaders/common/params.wgsl");
+    pub const TILE: &str = include_str!("../shaders/common/tile.wgsl");
+    pub const TILE_PORTABLE: &str = include_str!("../shaders/common/tile_portable.wgsl");
+    pub const TILE_COOP: &str = include_str!("../shaders/common/tile_coop.wgsl");
+    pub const LANES_PLAIN: &str = include_str!("../shaders/common/lanes_plain.wgsl");
+    pub const LANES_SUBGROUP: &str = include_str!("../shaders/common/lanes_subgroup.wgsl");
+    pub const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");
+    pub const DECODE: &str = include_str!("../shaders/common/decode.wgsl");
+    pub const DECODE_PARTIAL: &str = include_str!("../shaders/common/decode_partial.wgsl");
+    pub const DECODE_MERGE: &str = include_str!("../shaders/common/decode_merge.wgsl");
 
     /// The load functions of q, k, v for a storage type.
     pub fn load(storage: Storage) -> &'static str {
         match storage {
-            Storage::F32 => include_str!("../../shaders/common/storage_f32.wgsl"),
-            Storage::F16 => include_str!("../../shaders/common/storage_f16.wgsl"),
-            Storage::F16Packed => include_str!("../../shaders/common/storage_f16_packed.wgsl"),
+            Storage::F32 => include_str!("../shaders/common/storage_f32.wgsl"),
+            Storage::F16 => include_str!("../shaders/common/storage_f16.wgsl"),
+            Storage::F16Packed => include_str!("../shaders/common/storage_f16_packed.wgsl"),
         }
     }
 
     /// The store function of o for a storage type.
     pub fn store(storage: Storage) -> &'static str {
         match storage {
-            Storage::F32 => include_str!("../../shaders/common/out_f32.wgsl"),
-            Storage::F16 => include_str!("../../shaders/common/out_f16.wgsl"),
-            Storage::F16Packed => include_str!("../../shaders/common/out_f16_packed.wgsl"),
+            Storage::F32 => include_str!("../shaders/common/out_f32.wgsl"),
+            Storage::F16 => include_str!("../shaders/common/out_f16.wgsl"),
+            Storage::F16Packed => include_str!("../shaders/common/out_f16_packed.wgsl"),
         }
     }
 }
-
-/// The generated declarations of a pass: the contract's struct and flags, then one
-/// `@group(0) @binding(i)` per binding of the pass, element types per storage.
-fn declarations(pass: PassId, storage: Storage) -> String {
-    let mut s = Params::wgsl();
-    s += &contract::flags_wgsl();
-    for (i, b) in pass.pass().bindings.iter().enumerate() {
-        let elem = match (b.elem, storage) {
-            (Elem::Tensor, Storage::F32) => "vec4<f32>",
-            (Elem::Tensor, Storage::F16) => "vec4<f16>",
-            (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
-            (Elem::F32, _) => "f32",
-            (Elem::Vec4F32, _) => "vec4<f32>",
-            (Elem::U32, _) => "u32",
-        };
-        s += &match b.access {
-            Access::Uniform => {
-                format!("@group(0) @binding({i}) var<uniform> {}: Params;\n", b.name)
-            }
-            Access::Read => format!(
-                "@group(0) @binding({i}) var<storage, read> {}: array<{elem}>;\n",
-                b.name
-            ),
-            Access::ReadWrite => format!(
-                "@group(0) @binding({i}) var<storage, read_write> {}: array<{elem}>;\n",
-                b.name
-            ),
-        };
-    }
-    s
-}
-
-/// The complete WGSL source of one kernel, as the GPU compiles it: `kernel` (a kind's file for
-/// `pass`) after the pass's generated declarations and shared snippets.
-pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
-    let mut s = (pass.pass().header)(tiles, storage);
-    s += &declarations(pass, storage);
-    for snippet in (pass.pass().snippets)(tiles, storage) {
-        s.push_str(snippet);
-    }
-    s.push_str(kernel);
-    s
-}
-
-#[cfg(test)]
-mod tests;

@@ -1,9 +1,10 @@
-//! Shader tests that need no GPU: naga validation and translation of every kernel, and the
-//! Rust/WGSL contract check.
+//! Shader tests that need no GPU: naga validation and translation of every kernel of every
+//! registered kind and pass, and the Rust/WGSL contract check.
 use super::*;
+use crate::error::Error;
+use crate::shader::{TileConfig, Variant};
 
 use crate::kinds::registry;
-use crate::pass::PassId;
 
 /// Every registered kind's kernel of `pass`, with its kind name.
 fn kernels(pass: PassId) -> Vec<(&'static str, &'static str)> {
