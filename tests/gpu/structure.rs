@@ -189,3 +189,25 @@ fn upload_into_an_existing_tensor() {
         Err(Error::DTypeMismatch { .. })
     ));
 }
+
+#[test]
+fn weights_split_inside_a_gqa_group() {
+    // A [B, Hq, Tq, Tk] of one GQA group (3 query heads x 64 x 64 x 4 bytes = 48 KiB) exceeds
+    // a 20 KiB binding limit, but one query head's (16 KiB) fits: the weights pass splits
+    // within the group (it was refused when chunks had to be whole groups).
+    let c = ctx_with(|o| o.max_binding_size = Some(20 * 1024));
+    let s = shape(1, 6, 2, 64, 64, 16, 16);
+    let mut rng = Rng(seed("gqa weights split"));
+    let (q, k, v) = rng.qkv(&s);
+    for attn in [
+        Attention::stick_breaking(),
+        Attention::softmax().causal(true),
+    ] {
+        let a = pollster::block_on(c.weights_f32(&attn, &s, &q, &k, &v)).unwrap();
+        let want = webattn::reference_weights(&attn, &s, &q, &k, &v).unwrap();
+        assert!(crate::errors(&a, &want).0 < 1e-5, "{attn:?}");
+        let got = c.attention_f32_blocking(&attn, &s, &q, &k, &v).unwrap();
+        let r = webattn::reference(&attn, &s, &q, &k, &v).unwrap();
+        assert!(crate::errors(&got.o, &r.o).0 < 1e-5, "{attn:?}");
+    }
+}
