@@ -35,18 +35,10 @@ impl Context {
                 });
             }
         }
-        let elems = [s.q(), s.k(), s.v(), s.o()]
-            .iter()
-            .map(|x| x.iter().map(|&d| d as u64).product::<u64>())
-            .max()
-            .unwrap_or(0);
-        if elems >= 1 << 32 {
-            return Err(Error::TensorTooLarge {
-                what: "a tensor's element count (kernels index with u32)".into(),
-                size: elems,
-                limit: 1 << 32,
-            });
-        }
+        check_u32_elems(
+            "a tensor",
+            [s.q(), s.k(), s.v(), s.o()].iter().map(elem_count),
+        )?;
         let setup = attn.kind().setup(&s)?;
         let params = Params {
             tq: s.q_len as u32,
@@ -455,6 +447,24 @@ pub(super) fn check_aliasing(inputs: &[&Tensor], outputs: &[Option<&Tensor>]) ->
                 "output {i} shares its buffer with another output"
             )));
         }
+    }
+    Ok(())
+}
+
+/// Elements of a 4-D shape, as u64.
+pub(super) fn elem_count(shape: &[usize; 4]) -> u64 {
+    shape.iter().map(|&d| d as u64).product()
+}
+
+/// Kernels index with u32: every tensor of a call must hold fewer than 2^32 elements.
+pub(super) fn check_u32_elems(what: &str, counts: impl Iterator<Item = u64>) -> Result<()> {
+    let elems = counts.max().unwrap_or(0);
+    if elems >= 1 << 32 {
+        return Err(Error::TensorTooLarge {
+            what: format!("{what}'s element count (kernels index with u32)"),
+            size: elems,
+            limit: 1 << 32,
+        });
     }
     Ok(())
 }

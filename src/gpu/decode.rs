@@ -14,7 +14,7 @@ use crate::shader::TileConfig;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
-use super::calls::{check_aliasing, check_out};
+use super::calls::{check_aliasing, check_out, check_u32_elems, elem_count};
 use super::context::{Context, Counters};
 use super::record::{Dispatch, Grid};
 
@@ -230,19 +230,13 @@ impl Context {
                 out.shape
             )));
         }
-        let elems = [s.q(), s.o()]
-            .iter()
-            .map(|x| x.iter().map(|&d| d as u64).product::<u64>())
-            .chain([out.part.len() as u64 / 4])
-            .max()
-            .unwrap_or(0);
-        if elems >= 1 << 32 {
-            return Err(Error::TensorTooLarge {
-                what: "a decode tensor's element count (kernels index with u32)".into(),
-                size: elems,
-                limit: 1 << 32,
-            });
-        }
+        check_u32_elems(
+            "a decode tensor",
+            [s.q(), s.o()]
+                .iter()
+                .map(elem_count)
+                .chain([out.part.len() as u64 / 4]),
+        )?;
         let setup = attn.kind().setup(&s)?;
         let kernel = |pass: PassId| {
             attn.kind().shader(pass).ok_or_else(|| {
