@@ -1,13 +1,16 @@
 // Browser checks of webattn: GPU (WebGPU) results against the f64 CPU reference compiled into
 // the same wasm module, for every registered kind and option set (testing.optionMatrix), f32
-// and f16 inputs, the weights kernels, the sink measure and the errors. Inputs, metric and
+// and f16 inputs, the weights kernels, the sink measure, decoding over a KV cache (KvCache,
+// attn.decode, attn.decoder) and the errors. Inputs, metric and
 // tolerances come from the crate's testing module through the bindings (testing.*), with a
-// fresh seed per run: test.html?seed=N replays one. Results go to the page (a table) and to
+// fresh seed per run: test.html?seed=N replays one; test.html?only=decode (or only=forward)
+// runs the decode checks (or the others) alone. Results go to the page (a table) and to
 // window.__webattnTests ({done, seed, info, checks: [{name, group, kind, pass, errors, tol,
 // ms, note}], passed, failed}), which web/test.mjs reads from headless Chromium.
 
 import init, {
   WebAttn,
+  KvCache,
   kinds,
   reference,
   referenceWeights,
@@ -129,6 +132,15 @@ async function run() {
   state.info = attn.info();
   document.getElementById("adapter").textContent = state.info.summary;
 
+  // test.html?only=decode (or only=forward) runs one part of the checks.
+  const only = params.get("only");
+  if (only !== "decode") await forwardChecks(attn, inputs);
+  // Last: the prefill of the decode-steps check reuses the forward pipelines compiled above.
+  if (only !== "forward") await decodeChecks(attn, nextSeed);
+}
+
+/** The checks of forward, weights, the registry, the sink measure and the errors. */
+async function forwardChecks(attn, inputs) {
   for (const [shape, options] of FORWARD) {
     await check(describe(shape, options, "f32"), async () => {
       const args = { ...options, shape, ...inputs(shape) };
@@ -330,6 +342,405 @@ async function run() {
     const shape = { qHeads: 2, qLen: 9, headDim: 64 };
     const args = { kind: "softmax", shape, ...inputs(shape), causal: true, window: undefined, sinks: null };
     return judged(args, await attn.forward(args));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding over a KV cache (SPEC.md section 4): every step is judged sequence by sequence
+// against the f64 reference on the sequence's dense prefix (testing.judgeDecode, which gathers
+// it in Rust from the cache-layout host copy), with the bound of SPEC.md section 6.
+
+const NAN16 = 0x7e00; // an f16 NaN
+
+/** Host copy of a cache's contents, [B, H, cap, dim]: sequence b's first lens[b] slots random,
+ *  the rest NaN; f16 bits (Uint16Array) for f16. */
+function cacheData(B, H, cap, dim, lens, seed, dtype) {
+  const x = testing.uniform(B * H * cap * dim, seed);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) x.fill(NaN, ((b * H + h) * cap + lens[b]) * dim, (b * H + h + 1) * cap * dim);
+  return dtype === "f16" ? f32ToF16(x) : x;
+}
+
+const nanOf = (x) => (x instanceof Uint16Array ? NAN16 : NaN);
+
+/** A [B, H, t, dim] block whose last take[b] rows (sequence b) are slots from[b].. of the
+ *  cache-layout array `all`; every other row is NaN (an append must never copy it). */
+function block(all, [B, H, cap, dim], t, from, take) {
+  const out = new all.constructor(B * H * t * dim).fill(nanOf(all));
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const src = ((b * H + h) * cap + from[b]) * dim;
+      out.set(all.subarray(src, src + take[b] * dim), ((b * H + h) * t + t - take[b]) * dim);
+    }
+  return out;
+}
+
+/** Fills every slot of a cache with NaN through the API (a full append, then reset). */
+function poison(cache) {
+  const [B, H, cap] = [cache.batch, cache.kvHeads, cache.capacity];
+  const fill = (dim) => (cache.dtype === "f16" ? new Uint16Array(B * H * cap * dim).fill(NAN16) : new Float32Array(B * H * cap * dim).fill(NaN));
+  cache.append(fill(cache.headDim), fill(cache.vDim), new Array(B).fill(cap));
+  cache.reset();
+}
+
+/** Row t of a [B, H, T, dim] array as [B, H, 1, dim]. */
+function rowOf(x, B, H, T, dim, t) {
+  const out = new x.constructor(B * H * dim);
+  for (let u = 0; u < B * H; u++) out.set(x.subarray((u * T + t) * dim, (u * T + t + 1) * dim), u * dim);
+  return out;
+}
+
+/** testing.judgeDecode's verdict as a check result. */
+function judgedDecode(args, lens, got) {
+  const j = testing.judgeDecode(args, lens, got);
+  return { pass: j.pass, errors: Object.fromEntries(j.verdicts.map((v) => [v.output, v])), tol: j.tol, note: j.note };
+}
+
+/**
+ * One decode step to check: a cache of capacity `cap` poisoned with NaN, a ragged prefill
+ * (sequence b gets lens[b] - min(lens[b], tq) rows, from a block whose other rows are NaN),
+ * then the step: the last min(lens[b], tq) rows appended and tq query rows attended, through
+ * attn.decode (after cache.append) or a DecodeSession's step. `nanBeforeWindow: w` also puts
+ * NaN into the slots before every row's window of w keys (the GPU's copy only: the reference
+ * sees values there, which it must not read either).
+ */
+async function decodeCase(attn, c, options, seeds) {
+  const { B, Hq, Hkv, D, cap, tq, lens, dtype = "f32" } = c;
+  const Dv = c.Dv ?? D;
+  const kAll = cacheData(B, Hkv, cap, D, lens, seeds(), dtype);
+  const vAll = cacheData(B, Hkv, cap, Dv, lens, seeds(), dtype);
+  const q32 = testing.uniform(B * Hq * tq * D, seeds());
+  const q = dtype === "f16" ? f32ToF16(q32) : q32;
+  const rows = lens.map((l) => Math.min(l, tq));
+  const pre = lens.map((l, b) => l - rows[b]);
+  const cache = new KvCache(attn, { batch: B, kvHeads: Hkv, capacity: cap, headDim: D, vDim: Dv, dtype });
+  try {
+    poison(cache);
+    let [kGpu, vGpu] = [kAll, vAll];
+    if (c.nanBeforeWindow) {
+      [kGpu, vGpu] = [kAll.slice(), vAll.slice()];
+      for (let b = 0; b < B; b++) {
+        const lo = Math.max(0, lens[b] - tq - c.nanBeforeWindow + 1);
+        for (let h = 0; h < Hkv; h++) {
+          kGpu.fill(nanOf(kGpu), (b * Hkv + h) * cap * D, ((b * Hkv + h) * cap + lo) * D);
+          vGpu.fill(nanOf(vGpu), (b * Hkv + h) * cap * Dv, ((b * Hkv + h) * cap + lo) * Dv);
+        }
+      }
+    }
+    const tPre = Math.max(0, ...pre);
+    const zero = new Array(B).fill(0);
+    if (tPre > 0) cache.append(block(kGpu, [B, Hkv, cap, D], tPre, zero, pre), block(vGpu, [B, Hkv, cap, Dv], tPre, zero, pre), pre);
+    const k1 = block(kGpu, [B, Hkv, cap, D], tq, pre, rows);
+    const v1 = block(vGpu, [B, Hkv, cap, Dv], tq, pre, rows);
+    const shape = { qHeads: Hq, qLen: tq };
+    let got;
+    if (c.session) {
+      const dec = attn.decoder({ ...options, shape, cache, plan: c.plan });
+      try {
+        got = await dec.step(q, k1, v1, rows);
+      } finally {
+        dec.free();
+      }
+    } else {
+      cache.append(k1, v1, rows);
+      got = await attn.decode({ ...options, q, shape, cache, plan: c.plan });
+    }
+    const lensOk = Array.from(cache.lens).join() === lens.join();
+    const full = { batch: B, qHeads: Hq, kvHeads: Hkv, qLen: tq, kvLen: cap, headDim: D, vDim: Dv };
+    const r = judgedDecode({ ...options, q, k: kAll, v: vAll, shape: full }, lens, got);
+    if (!lensOk) Object.assign(r, { pass: false, note: `${r.note} lens ${Array.from(cache.lens)} != ${lens}` });
+    return r;
+  } finally {
+    cache.free();
+  }
+}
+
+function describeDecode(c, options, name) {
+  const gqa = `Hq${c.Hq}/Hkv${c.Hkv}`;
+  const plan = c.plan ? ` plan ${c.plan.minChunk}/${c.plan.maxChunks}` : " auto plan";
+  const api = c.session ? "session" : "decode";
+  return `decode ${c.dtype ?? "f32"} ${options.kind} B${c.B} ${gqa} Tq${c.tq} D${c.D} lens [${c.lens}]${plan} (${api})` +
+    `${describeOptions(options)}${name ? ` [${name}]` : ""}`;
+}
+
+async function decodeChecks(attn, nextSeed) {
+  const seeds = () => nextSeed();
+  const run = (c, options, name, group = c.dtype ?? "f32") =>
+    check(describeDecode(c, options, name), () => decodeCase(attn, c, options, seeds), { group: `decode ${group}`, kind: options.kind });
+  const small = { minChunk: 32, maxChunks: 16 };
+
+  // Every option set of every kind; Tq 1, 2, 5; GQA 4:2 and 8:1; ragged lengths with an empty
+  // sequence, a one-key one and a full one; chunks of 32 keys (up to 9 per sequence). One
+  // configuration goes through attn.decode, the other through a DecodeSession. (The rows of a
+  // kv head, group x Tq, pick the kernels' row block: 2, 8 and 16 here and below, so that
+  // SwiftShader compiles few pipelines; 4:2 with Tq 5 has a block of 16 with 6 rows unused,
+  // 8:1 with Tq 5 three blocks.)
+  const CONFIGS = [
+    { B: 4, Hq: 4, Hkv: 2, D: 32, cap: 200, lens: [0, 1, 200, 137], plan: small, tqs: [1, 5] },
+    { B: 3, Hq: 8, Hkv: 1, D: 32, cap: 260, lens: [260, 0, 1], plan: small, session: true, tqs: [1, 2, 5] },
+  ];
+  for (const base of CONFIGS) {
+    for (const tq of base.tqs) {
+      const c = { ...base, tq };
+      for (const [name, options] of testing.optionMatrix({ batch: c.B, qHeads: c.Hq, kvHeads: c.Hkv, qLen: tq, headDim: c.D })) {
+        await run(c, options, name);
+      }
+    }
+  }
+
+  // f16 caches (the packed route on SwiftShader, which has no shader-f16): GQA 4:1 with one
+  // new row and 2:1 with two (both 4 rows per kv head: one set of pipelines per kind).
+  for (const [Hq, tq] of [[8, 1], [4, 2]]) {
+    const c = { B: 3, Hq, Hkv: 2, D: 32, cap: 300, lens: [0, 300, 97], plan: small, tq, dtype: "f16", session: tq === 1 };
+    for (const [name, options] of testing.optionMatrix({ batch: 3, qHeads: Hq, kvHeads: 2, qLen: tq, headDim: 32 })) {
+      await run(c, options, name);
+    }
+  }
+
+  // Lengths at the edges of 64-key chunks, a single key and 1100 keys (18 chunks), in one
+  // batch: every option set with one new row, every other one with three.
+  for (const tq of [1, 3]) {
+    const c = { B: 8, Hq: 2, Hkv: 1, D: 32, cap: 1100, lens: [1, 63, 64, 65, 127, 128, 129, 1100], plan: { minChunk: 64, maxChunks: 64 }, tq };
+    const sets = testing.optionMatrix({ batch: 8, qHeads: 2, kvHeads: 1, qLen: tq, headDim: 32 });
+    for (const [name, options] of sets.filter((_, i) => tq === 1 || i % 2 === 0)) {
+      await run(c, options, name);
+    }
+  }
+
+  // The automatic plan: chunks of L = 256 keys (attn.splitPlan), lengths at L +- 1 and 2L +- 1,
+  // 1030 keys (5 chunks) and an empty sequence.
+  {
+    const lens = [255, 256, 257, 511, 512, 513, 1030, 0];
+    const c = { B: 8, Hq: 8, Hkv: 1, D: 32, cap: 1030, lens, tq: 1 };
+    await check("decode: attn.splitPlan gives chunks of 256 keys here", async () => {
+      const cache = new KvCache(attn, { batch: 8, kvHeads: 1, capacity: 1030, headDim: 32 });
+      try {
+        const p = attn.splitPlan(cache, { qHeads: 8 });
+        const L = Math.max(p.minChunk, Math.ceil(1030 / p.maxChunks));
+        return { pass: p.minChunk === 256 && L === 256, note: `plan ${JSON.stringify(p)}: chunks of ${L} keys for 1030` };
+      } finally {
+        cache.free();
+      }
+    });
+    for (const [name, options] of testing.optionMatrix({ batch: 8, qHeads: 8, kvHeads: 1, qLen: 1, headDim: 32 })) {
+      await run({ ...c, session: name.length % 2 === 0 }, options, name);
+    }
+  }
+
+  // Sink logits of 20, -20 and 0 enter once, at the merge (16 chunks of 32 keys).
+  for (const causal of [true, false]) {
+    for (const tq of [1, 5]) {
+      const c = { B: 2, Hq: 4, Hkv: 2, D: 32, cap: 500, lens: [500, 211], plan: { minChunk: 32, maxChunks: 32 }, tq };
+      await run(c, { kind: "softmax", causal, sinks: [20, -20, 0, 20] });
+    }
+  }
+
+  // Windows across chunk boundaries (chunks of 32 keys), NaN in every slot before every
+  // row's window: those chunks are skipped, not computed and masked.
+  const WINDOW_KINDS = [
+    { kind: "softmax", causal: true },
+    { kind: "softmax" },
+    { kind: "sigmoid", causal: true, bias: -1 },
+    { kind: "stick-breaking" },
+    { kind: "stick-breaking", remainder: "to-current" },
+  ];
+  for (const w of [1, 31, 33, 100, 250]) {
+    for (const tq of [2, 8]) {
+      const c = { B: 3, Hq: 2, Hkv: 2, D: 32, cap: 400, lens: [400, 290, 40], plan: { minChunk: 32, maxChunks: 32 }, tq, nanBeforeWindow: w, session: tq === 8 };
+      for (const options of WINDOW_KINDS) await run(c, { ...options, window: w }, `window ${w}, NaN before it`);
+    }
+  }
+
+  // N single-token steps through a DecodeSession equal one prefill (forward) over the same
+  // tokens, row by row: each step within its bound of the f64 reference, and within twice
+  // that of the forward's row. Sigmoid with explicit biases (-ln n would follow the step's
+  // length). The loop creates no wgpu object after its first step.
+  {
+    const [B, Hq, Hkv, D, n] = [2, 4, 2, 64, 40];
+    const shape = { batch: B, qHeads: Hq, kvHeads: Hkv, qLen: n, headDim: D };
+    const STEPS = [
+      { kind: "softmax", causal: true },
+      { kind: "softmax", causal: true, sinks: [0.5, -1, 2, 0], window: 17 },
+      { kind: "sigmoid", causal: true, bias: -2 },
+      { kind: "sigmoid", causal: true, bias: 0.5, normalize: true },
+      { kind: "stick-breaking" },
+      { kind: "stick-breaking", attendCurrent: true },
+      { kind: "stick-breaking", remainder: "to-current", window: 13 },
+    ];
+    for (const options of STEPS) {
+      await check(`decode: ${n} steps = one prefill, ${options.kind} B${B} Hq${Hq}/Hkv${Hkv} D${D}${describeOptions(options)} (session, plan 16/8)`, async () => {
+        const { q, k, v } = testing.randomQkv(shape, seeds());
+        const args = { ...options, q, k, v, shape };
+        const full = await attn.forward(args);
+        const fj = testing.judge(args, full);
+        const cache = new KvCache(attn, { batch: B, kvHeads: Hkv, capacity: n, headDim: D });
+        let dec;
+        try {
+          poison(cache);
+          dec = attn.decoder({ ...options, shape: { qHeads: Hq }, cache, plan: { minChunk: 16, maxChunks: 8 } });
+          let worst = 0, before = null;
+          const notes = [];
+          const errors = {};
+          for (let t = 0; t < n; t++) {
+            const qt = rowOf(q, B, Hq, n, D, t);
+            const got = await dec.step(qt, rowOf(k, B, Hkv, n, D, t), rowOf(v, B, Hkv, n, D, t));
+            if (t === 0) before = attn.objectsCreated();
+            // k and v are the cache's contents at capacity n; every sequence holds t + 1 keys.
+            const j = testing.judgeDecode({ ...options, q: qt, k, v, shape: { ...shape, qLen: 1, kvLen: n } }, [t + 1, t + 1], got);
+            for (const vd of j.verdicts) {
+              const fromPrefill = rowOf(full[vd.output], B, Hq, n, vd.output === "o" ? D : 1, t);
+              const e = testing.compare(got[vd.output], Float64Array.from(fromPrefill));
+              const ok = vd.ok && e.finite && e.relErr <= 2 * vd.bound;
+              if (!ok) notes.push(`step ${t} ${vd.output}: vs f64 ${sci(vd.relErr)} (bound ${sci(vd.bound)}), vs prefill ${sci(e.relErr)}`);
+              worst = Math.max(worst, e.relErr);
+              if (!errors[vd.output] || vd.relErr / vd.bound > errors[vd.output].relErr / errors[vd.output].bound) errors[vd.output] = vd;
+            }
+            if (!j.pass) notes.push(`step ${t}: ${j.note}`);
+          }
+          const after = attn.objectsCreated();
+          const same = JSON.stringify(before) === JSON.stringify(after);
+          if (!same) notes.push(`objects created by steps: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+          if (!fj.pass) notes.push(`prefill: ${fj.note || "outside its bound"}`);
+          const lensOk = Array.from(cache.lens).join() === `${n},${n}`;
+          if (!lensOk) notes.push(`lens ${Array.from(cache.lens)}`);
+          return { pass: notes.length === 0, errors, tol: testing.tolerance("f32"), note: `largest step vs prefill difference ${sci(worst)}; no wgpu object after step 1: ${same}; ${notes.slice(0, 3).join("; ")}` };
+        } finally {
+          dec?.free();
+          cache.free();
+        }
+      }, { group: "decode f32", kind: options.kind });
+    }
+  }
+
+  // Appends copy the last rows of each sequence's block, ragged, into the right slots, and
+  // leave every other slot alone; setLen, truncate and reset move lengths only.
+  await check("decode: KvCache.append is ragged and bottom-aligned; lens, truncate, setLen, reset", async () => {
+    const [B, H, D, cap] = [3, 2, 4, 6];
+    const cache = new KvCache(attn, { batch: B, kvHeads: H, capacity: cap, headDim: D });
+    try {
+      poison(cache);
+      const x = Float32Array.from({ length: B * H * 3 * D }, (_, i) => i);
+      cache.append(x, x, [0, 1, 3]);
+      cache.append(x, x, new Uint32Array([2, 1, 3]));
+      const notes = [];
+      if (Array.from(cache.lens).join() !== "2,2,6") notes.push(`lens ${Array.from(cache.lens)}`);
+      const { k, v } = await cache.read();
+      for (let b = 0; b < B; b++)
+        for (let h = 0; h < H; h++) {
+          const want = [];
+          for (const r of [[0, 1, 3][b], [2, 1, 3][b]]) for (let i = 3 - r; i < 3; i++) want.push((b * H + h) * 3 + i);
+          for (let slot = 0; slot < cap; slot++) {
+            const got = Array.from(k.subarray(((b * H + h) * cap + slot) * D, ((b * H + h) * cap + slot + 1) * D));
+            const gotV = Array.from(v.subarray(((b * H + h) * cap + slot) * D, ((b * H + h) * cap + slot + 1) * D));
+            const exp = slot < want.length ? Array.from(x.subarray(want[slot] * D, (want[slot] + 1) * D)) : null;
+            const ok = exp ? got.join() === exp.join() && gotV.join() === exp.join() : got.every(Number.isNaN);
+            if (!ok) notes.push(`seq ${b} head ${h} slot ${slot}: ${got}`);
+          }
+        }
+      cache.truncate(2, 4);
+      cache.setLen(0, 6);
+      if (Array.from(cache.lens).join() !== "6,2,4") notes.push(`after truncate/setLen ${Array.from(cache.lens)}`);
+      cache.reset();
+      if (Array.from(cache.lens).join() !== "0,0,0") notes.push(`after reset ${Array.from(cache.lens)}`);
+      const props = `${cache.batch} ${cache.kvHeads} ${cache.capacity} ${cache.headDim} ${cache.vDim} ${cache.dtype}`;
+      if (props !== "3 2 6 4 4 f32") notes.push(`properties ${props}`);
+      return { pass: notes.length === 0, note: notes.slice(0, 4).join("; ") };
+    } finally {
+      cache.free();
+    }
+  });
+
+  // Errors: each a JavaScript Error carrying the Rust error's text.
+  await check("decode errors: CacheFull, shapes, dtypes, caches freed or of another WebAttn, options", async () => {
+    const notes = [];
+    const expect = async (what, fn, want) => {
+      try {
+        await fn();
+        notes.push(`${what}: no exception`);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : `non-Error ${e}`;
+        if (!(want instanceof RegExp ? want.test(msg) : msg === want)) notes.push(`${what}: ${msg}`);
+      }
+    };
+    const [B, Hq, Hkv, D, cap] = [2, 4, 2, 16, 8];
+    const cache = new KvCache(attn, { batch: B, kvHeads: Hkv, capacity: cap, headDim: D });
+    const block3 = new Float32Array(B * Hkv * 3 * D).fill(0.5);
+    const q = new Float32Array(B * Hq * D).fill(0.25);
+    const shape = { qHeads: Hq };
+    try {
+      cache.append(block3, block3, [3, 3]);
+      cache.append(block3, block3, [3, 1]);
+      await expect("append past the capacity", () => cache.append(block3, block3, [3, 0]),
+        "KV cache full: sequence 0 holds 6 of 8 slots and cannot take 3 more");
+      if (Array.from(cache.lens).join() !== "6,4") notes.push(`a refused append moved lens: ${Array.from(cache.lens)}`);
+      await expect("setLen past the capacity", () => cache.setLen(1, 9),
+        "KV cache full: sequence 1 holds 4 of 8 slots and cannot take 5 more");
+      await expect("truncate longer", () => cache.truncate(1, 5),
+        "invalid option: truncate: sequence 1 has 4 slots, cannot truncate to 5");
+      await expect("append rows past T", () => cache.append(block3, block3, [4, 0]),
+        "shape mismatch: sequence 0 appends 4 rows but k_new has 3");
+      await expect("append with rows of the wrong count", () => cache.append(block3, block3, [1]),
+        "shape mismatch: rows_per_seq has 1 entries for a batch of 2");
+      await expect("append v of another T", () => cache.append(block3, block3.subarray(0, B * Hkv * 2 * D), [1, 1]),
+        `shape mismatch: v has ${B * Hkv * 2 * D} elements, shape [2, 2, 3, 16] needs ${B * Hkv * 3 * D}`);
+      await expect("append f16 to an f32 cache", () => cache.append(f32ToF16(block3), f32ToF16(block3), [1, 1]),
+        "dtype mismatch: k must be F32, got F16");
+      await expect("append negative rows", () => cache.append(block3, block3, [-1, 0]),
+        /^invalid option: rows must be an array of 2 non-negative integers/);
+      await expect("decode q of the wrong length", () => attn.decode({ kind: "softmax", q: q.subarray(1), shape, cache }),
+        `shape mismatch: q has ${q.length - 1} elements, shape [2, 4, 1, 16] needs ${q.length}`);
+      await expect("decode f16 q on an f32 cache", () => attn.decode({ kind: "softmax", q: f32ToF16(q), shape, cache }),
+        "dtype mismatch: q must be F32, got F16");
+      await expect("decode shape with kvLen", () => attn.decode({ kind: "softmax", q, shape: { qHeads: Hq, kvLen: 8 }, cache }),
+        /^shape mismatch: shape: unknown field `kvLen`/);
+      await expect("decode shape of another head dim", () => attn.decode({ kind: "softmax", q, shape: { qHeads: Hq, headDim: 32 }, cache }),
+        "shape mismatch: shape.headDim is 32 but the cache's is 16");
+      await expect("decode query heads not a multiple", () => attn.decode({ kind: "softmax", q: q.subarray(0, B * 3 * D), shape: { qHeads: 3 }, cache }),
+        "shape mismatch: query heads 3 are not a multiple of kv heads 2");
+      await expect("decode with a misspelt option", () => attn.decode({ kind: "softmax", casual: true, q, shape, cache }),
+        "invalid option: softmax options: unknown field `casual`, expected `causal` or `sinks`");
+      await expect("decode with sinks of the wrong count", () => attn.decoder({ kind: "softmax", sinks: [1], shape, cache }),
+        "invalid option: softmax sinks: 1 values for 4 query heads");
+      await expect("decode with a bad plan", () => attn.decode({ kind: "softmax", q, shape, cache, plan: { minChunk: 0, maxChunks: 4 } }),
+        /^invalid option: split plan/);
+      await expect("decode without a cache", () => attn.decode({ kind: "softmax", q, shape, cache: {} }),
+        "invalid option: cache must be a KvCache (new KvCache(attn, {...})), got a Object");
+      await expect("decoder given q", () => attn.decoder({ kind: "softmax", q, shape, cache }),
+        "invalid option: softmax options: unknown field `q`, expected `causal` or `sinks`");
+      const other = await WebAttn.create();
+      try {
+        await expect("a cache of another WebAttn", () => other.decode({ kind: "softmax", q, shape, cache }),
+          "invalid option: the KvCache belongs to another WebAttn (create it on the one that decodes)");
+      } finally {
+        other.free();
+      }
+      const dec = attn.decoder({ kind: "sigmoid", bias: 0, shape, cache });
+      try {
+        const one = new Float32Array(B * Hkv * D).fill(0.5);
+        const first = dec.step(q, one, one, [1, 0]);
+        await expect("a step before the previous one ended", () => dec.step(q),
+          "invalid option: DecodeSession.step: the previous step has not finished (await it first)");
+        await first;
+        await dec.step(q, one, one, [1, 0]);
+        await expect("a step past the capacity", () => dec.step(q, one, one, [1, 0]),
+          "KV cache full: sequence 0 holds 8 of 8 slots and cannot take 1 more");
+        await expect("a step with k of the wrong length", () => dec.step(q, block3, block3),
+          `shape mismatch: k has ${block3.length} elements, shape [2, 2, 1, 16] needs ${one.length}`);
+        if (Array.from(dec.lens).join() !== "8,4") notes.push(`session lens ${Array.from(dec.lens)}`);
+      } finally {
+        dec.free();
+      }
+      await expect("a misspelt cache option", () => new KvCache(attn, { kvHeads: 1, capacity: 8, headDim: 16, dtyp: "f16" }),
+        /^invalid option: cache options: unknown field `dtyp`/);
+      await expect("an unsupported head dim", () => new KvCache(attn, { kvHeads: 1, capacity: 8, headDim: 6 }),
+        "unsupported head dim D=6, Dv=6: both must be multiples of 4 between 4 and 256");
+      await expect("a zero capacity", () => new KvCache(attn, { kvHeads: 1, capacity: 0, headDim: 16 }),
+        "shape mismatch: a KV cache's capacity must be at least 1");
+    } finally {
+      cache.free();
+    }
+    await expect("a freed cache", () => attn.decode({ kind: "softmax", q, shape, cache }), "invalid option: the KvCache was freed");
+    return { pass: notes.length === 0, note: notes.join("; ") };
   });
 }
 

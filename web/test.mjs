@@ -5,6 +5,7 @@
 // a heatmap and saves a screenshot to web/screenshots/demo.png. The last line is
 // "N passed, M failed"; the exit status is non-zero on any failure. The checks draw their
 // inputs from a fresh seed, printed first; WEBATTN_SEED=N replays a run (as in the Rust tests).
+// WEBATTN_ONLY=decode (or forward) runs one part of the checks.
 //
 //   node web/test.mjs        (after web/build.sh; CHROMIUM=/path overrides /usr/bin/chromium)
 
@@ -87,7 +88,9 @@ async function main() {
   const page = await context.newPage();
   watch(page, "test");
   const seed = process.env.WEBATTN_SEED?.trim();
-  await page.goto(url + "test.html" + (seed ? `?seed=${encodeURIComponent(seed)}` : ""), { timeout: 60_000 });
+  const only = process.env.WEBATTN_ONLY?.trim();
+  const query = new URLSearchParams({ ...(seed ? { seed } : {}), ...(only ? { only } : {}) }).toString();
+  await page.goto(url + "test.html" + (query ? `?${query}` : ""), { timeout: 60_000 });
   await page.waitForFunction(() => window.__webattnTests?.done === true, null, {
     timeout: left() - 60_000,
     polling: 250,

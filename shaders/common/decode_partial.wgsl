@@ -164,14 +164,18 @@ fn write_empty_rows(t: DTile) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // `t` holds only workgroup-uniform values until the early returns and the tile count are
+    // decided: the uniformity analysis of WGSL (Tint's, in browsers) tracks a struct as one
+    // value, so setting t.lid first would make every branch on t non-uniform, and the
+    // barriers after them invalid.
     var t: DTile;
     t.kv_unit = params.unit0 + wg.y;
     t.row0 = wg.z * DQ;
     t.c = wg.x;
-    t.lid = lid;
     t.seq = seq_of(t.kv_unit);
     if (t.seq.n == 0u) {
         if (t.c == 0u) {
+            t.lid = lid;
             write_empty_rows(t);
         }
         return;
@@ -181,6 +185,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     t.k0 = t.seq.lo + t.c * t.seq.clen;
     t.k1 = min(t.k0 + t.seq.clen, t.seq.tk);
+    let ntiles = (t.k1 - t.k0 + DK - 1u) / DK;
+    t.lid = lid;
     for (var e = lid; e < DQ * D4; e += WG) {
         let rr = t.row0 + e / D4;
         var x = vec4<f32>(0.0);
@@ -197,7 +203,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     kind_begin(t);
     workgroupBarrier();
-    let ntiles = (t.k1 - t.k0 + DK - 1u) / DK;
     for (var step = 0u; step < ntiles; step++) {
         var tile = step;
         if (KIND_NEAREST_FIRST) {

@@ -16,7 +16,7 @@ use wasm_bindgen::JsCast;
 
 use crate::kinds::stick_breaking::StickBreakingOptions;
 use crate::kinds::{registry, sigmoid::SigmoidOptions, softmax::SoftmaxOptions};
-use crate::{Attention, DType, Error, Result, Shape};
+use crate::{Attention, DType, Error, Result, Shape, SplitPlan};
 
 /// Problem sizes: q `[batch, qHeads, qLen, headDim]`, k `[batch, kvHeads, kvLen, headDim]`,
 /// v `[batch, kvHeads, kvLen, vDim]`. Omitted fields default to batch 1, kvHeads = qHeads,
@@ -165,7 +165,7 @@ pub struct AttentionArgs {
 }
 
 /// The keys of [`AttentionArgs`] that are not options.
-const TENSORS: [&str; 3] = ["q", "k", "v"];
+const NOT_OPTIONS: [&str; 4] = ["q", "k", "v", "shape"];
 
 /// q, k or v as the host holds it.
 pub enum Data {
@@ -258,8 +258,9 @@ impl Args {
     /// Reads `{kind, q, k, v, shape, ...options}`: the shape and the options with serde, the
     /// tensors as typed arrays. Checks that q, k, v share one storage type.
     pub fn parse(args: &Ts<AttentionArgs>) -> Result<Args> {
-        let raw: AttentionArgs = serde_wasm_bindgen::from_value(json_like(&args.js_value())?)
-            .map_err(|e| Error::InvalidOption(format!("arguments: {e}")))?;
+        let raw: AttentionArgs =
+            serde_wasm_bindgen::from_value(json_like(&args.js_value(), &NOT_OPTIONS)?)
+                .map_err(|e| Error::InvalidOption(format!("arguments: {e}")))?;
         let attn = Attention::from_json(serde_json::Value::Object(raw.options))?;
         let shape = AttentionShape::from_js(raw.shape)?;
         let q = Data::from_js(&raw.q, "q")?;
@@ -298,11 +299,13 @@ impl Args {
 /// A shallow copy of the arguments object in which every option value is JSON-like, so that
 /// serde reads it into a `serde_json::Value`: typed arrays (`sinks: Float32Array`) become
 /// arrays, `undefined` and `null` are dropped (absent), and a number JSON cannot hold (NaN,
-/// an infinity) is refused rather than read as null. q, k, v and shape are kept as they are.
-fn json_like(args: &JsValue) -> Result<JsValue> {
+/// an infinity) is refused rather than read as null. The keys in `keep` (q, k, v, shape, ...)
+/// are kept as they are.
+pub(super) fn json_like(args: &JsValue, keep: &[&str]) -> Result<JsValue> {
     if !args.is_object() || Array::is_array(args) {
         return Err(Error::InvalidOption(format!(
-            "expected an object {{kind, q, k, v, shape, ...options}}, got {}",
+            "expected an object {{kind, {}, ...options}}, got {}",
+            keep.join(", "),
             describe(args)
         )));
     }
@@ -311,7 +314,7 @@ fn json_like(args: &JsValue) -> Result<JsValue> {
         let entry: Array = entry.unchecked_into();
         let (key, mut value) = (entry.get(0), entry.get(1));
         let name = key.as_string().unwrap_or_default();
-        if !TENSORS.contains(&name.as_str()) && name != "shape" {
+        if !keep.contains(&name.as_str()) {
             if value.is_undefined() || value.is_null() {
                 continue;
             }
@@ -363,4 +366,228 @@ pub fn describe(v: &JsValue) -> String {
         return format!("a {}", name.unwrap_or_else(|| "object".into()));
     }
     v.js_typeof().as_string().unwrap_or_default()
+}
+
+/// The query side of a decode step: q is `[batch, qHeads, qLen, headDim]` on a cache of
+/// `batch` sequences, `kvHeads` kv heads and head dims `headDim`, `vDim`. Only `qHeads` is
+/// needed (`qLen` defaults to 1); the other fields, if given, must be the cache's.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecodeShape {
+    /// Sequences B (the cache's).
+    #[tsify(optional)]
+    pub batch: Option<usize>,
+    /// Query heads Hq (a multiple of the cache's kv heads).
+    pub q_heads: usize,
+    /// Kv heads Hkv (the cache's).
+    #[tsify(optional)]
+    pub kv_heads: Option<usize>,
+    /// New query rows per step Tq (default 1: decoding; more: speculative or chunked prefill).
+    #[tsify(optional)]
+    pub q_len: Option<usize>,
+    /// Query/key head dim D (the cache's).
+    #[tsify(optional)]
+    pub head_dim: Option<usize>,
+    /// Value head dim Dv (the cache's).
+    #[tsify(optional)]
+    pub v_dim: Option<usize>,
+}
+
+impl DecodeShape {
+    /// Reads a JavaScript decode shape (unknown keys, `kvLen` among them, are errors).
+    pub fn from_js(v: JsValue) -> Result<DecodeShape> {
+        from_js_strict::<DecodeShape>(v).map_err(|e| Error::ShapeMismatch(format!("shape: {e}")))
+    }
+
+    /// The attention shape of a step on `cache` (`kvLen` = the capacity), checked: every
+    /// field given must be the cache's.
+    pub fn resolve(&self, cache: &crate::KvCache) -> Result<Shape> {
+        let q_len = self.q_len.unwrap_or(1);
+        let given = [
+            ("batch", self.batch, cache.batch()),
+            ("kvHeads", self.kv_heads, cache.kv_heads()),
+            ("headDim", self.head_dim, cache.head_dim()),
+            ("vDim", self.v_dim, cache.v_dim()),
+        ];
+        for (name, got, want) in given {
+            if let Some(g) = got.filter(|&g| g != want) {
+                return Err(Error::ShapeMismatch(format!(
+                    "shape.{name} is {g} but the cache's is {want}"
+                )));
+            }
+        }
+        if self.q_heads == 0 || q_len == 0 {
+            return Err(Error::ShapeMismatch(format!(
+                "a decode step needs qHeads >= 1 and qLen >= 1, got qHeads {} and qLen {q_len}",
+                self.q_heads
+            )));
+        }
+        let s = cache.shape(self.q_heads, q_len);
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// Options of `new KvCache(attn, options)`: one layer's cache of `capacity` slots per
+/// (sequence, kv head), k `[batch, kvHeads, capacity, headDim]` and v
+/// `[batch, kvHeads, capacity, vDim]`.
+#[derive(Debug, Clone, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheOptions {
+    /// Sequences B (default 1).
+    #[tsify(optional)]
+    pub batch: Option<usize>,
+    /// Kv heads Hkv.
+    pub kv_heads: usize,
+    /// Slots per (sequence, kv head): the longest sequence it holds.
+    pub capacity: usize,
+    /// Key head dim D (a multiple of 4, 4 to 256).
+    pub head_dim: usize,
+    /// Value head dim Dv (default headDim).
+    #[tsify(optional)]
+    pub v_dim: Option<usize>,
+    /// Storage: `"f32"` (default) or `"f16"` (appended and queried with `Uint16Array`s of
+    /// IEEE half bits; f32 accumulation).
+    #[tsify(optional, type = "\"f32\" | \"f16\"")]
+    pub dtype: Option<String>,
+}
+
+impl CacheOptions {
+    /// The storage type named by `dtype`.
+    pub fn dtype(&self) -> Result<DType> {
+        match self.dtype.as_deref() {
+            None | Some("f32") => Ok(DType::F32),
+            Some("f16") => Ok(DType::F16),
+            Some(x) => Err(Error::InvalidOption(format!(
+                "cache options: dtype must be \"f32\" or \"f16\", got {x:?}"
+            ))),
+        }
+    }
+}
+
+/// How a long cache is split into chunks that run in parallel and are merged (the Rust
+/// `SplitPlan`): chunks of at least `minChunk` keys, at most `maxChunks` per (sequence, kv
+/// head). Omitted: the plan `attn.splitPlan` gives (chunks of at least 256 keys).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SplitPlanOptions {
+    /// The fewest keys in a chunk (>= 1; rounded up to the kernel's key tile).
+    pub min_chunk: u32,
+    /// The most chunks per (sequence, kv head) (1 to 4096).
+    pub max_chunks: u32,
+}
+
+impl From<SplitPlan> for SplitPlanOptions {
+    fn from(p: SplitPlan) -> Self {
+        SplitPlanOptions {
+            min_chunk: p.min_chunk,
+            max_chunks: p.max_chunks,
+        }
+    }
+}
+
+impl SplitPlanOptions {
+    /// Reads `plan` (absent: `None`), checked.
+    pub fn from_js(v: &JsValue) -> Result<Option<SplitPlan>> {
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        let p: SplitPlanOptions =
+            from_js_strict(v.clone()).map_err(|e| Error::InvalidOption(format!("plan: {e}")))?;
+        let plan = SplitPlan {
+            min_chunk: p.min_chunk,
+            max_chunks: p.max_chunks,
+        };
+        plan.validate()?;
+        Ok(Some(plan))
+    }
+}
+
+/// Arguments of `attn.decode`: one decode step's query rows on a cache (append this step's
+/// keys and values to it first), with the attention options beside them as in `forward`.
+#[derive(Deserialize, Tsify)]
+pub struct DecodeArgs {
+    /// The new query rows `[batch, qHeads, qLen, headDim]`, in the cache's storage type
+    /// (`Float32Array` for f32, `Uint16Array` of f16 bits for f16).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Float32Array | Uint16Array | number[]")]
+    pub q: JsValue,
+    /// The query sizes (the rest comes from the cache).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "DecodeShape")]
+    pub shape: JsValue,
+    /// The KV cache attended to (created on the same `WebAttn`).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "KvCache")]
+    pub cache: JsValue,
+    /// The split plan (default: `attn.splitPlan`'s).
+    #[serde(with = "serde_wasm_bindgen::preserve", default)]
+    #[tsify(optional, type = "SplitPlanOptions")]
+    pub plan: JsValue,
+    /// `kind`, `scale`, `window` and the kind's options.
+    #[serde(flatten)]
+    #[tsify(type = "AttentionOptions")]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Arguments of `attn.decoder`: [`DecodeArgs`] without q (each `step` brings its own).
+#[derive(Deserialize, Tsify)]
+pub struct DecoderArgs {
+    /// The query sizes of every step (the rest comes from the cache).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "DecodeShape")]
+    pub shape: JsValue,
+    /// The KV cache the steps append to and attend to (created on the same `WebAttn`).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "KvCache")]
+    pub cache: JsValue,
+    /// The split plan (default: `attn.splitPlan`'s).
+    #[serde(with = "serde_wasm_bindgen::preserve", default)]
+    #[tsify(optional, type = "SplitPlanOptions")]
+    pub plan: JsValue,
+    /// `kind`, `scale`, `window` and the kind's options.
+    #[serde(flatten)]
+    #[tsify(type = "AttentionOptions")]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A decode call's arguments, read.
+pub struct DecodeCall {
+    /// The kind, its options, scale and window.
+    pub attn: Attention,
+    /// The query sizes (checked against the cache later).
+    pub shape: DecodeShape,
+    /// The `cache` value as JavaScript passed it.
+    pub cache: JsValue,
+    /// An explicit split plan.
+    pub plan: Option<SplitPlan>,
+    /// The query rows (`attn.decode` only).
+    pub q: Option<Data>,
+}
+
+impl DecodeCall {
+    /// Reads `attn.decode`'s arguments (`with_q`) or `attn.decoder`'s.
+    pub fn parse(args: &JsValue, with_q: bool) -> Result<DecodeCall> {
+        let bad = |e: serde_wasm_bindgen::Error| Error::InvalidOption(format!("arguments: {e}"));
+        let (q, shape, cache, plan, options) = if with_q {
+            let keep = ["q", "shape", "cache", "plan"];
+            let raw: DecodeArgs =
+                serde_wasm_bindgen::from_value(json_like(args, &keep)?).map_err(bad)?;
+            let q = Data::from_js(&raw.q, "q")?;
+            (Some(q), raw.shape, raw.cache, raw.plan, raw.options)
+        } else {
+            let keep = ["shape", "cache", "plan"];
+            let raw: DecoderArgs =
+                serde_wasm_bindgen::from_value(json_like(args, &keep)?).map_err(bad)?;
+            (None, raw.shape, raw.cache, raw.plan, raw.options)
+        };
+        let attn = Attention::from_json(serde_json::Value::Object(options))?;
+        Ok(DecodeCall {
+            attn,
+            shape: DecodeShape::from_js(shape)?,
+            cache,
+            plan: SplitPlanOptions::from_js(&plan)?,
+            q,
+        })
+    }
 }

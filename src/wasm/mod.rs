@@ -4,6 +4,7 @@
 //! - `args.rs`: the arguments of a call, `{kind, q, k, v, shape, ...options}`, read with
 //!   serde (options through [`crate::Attention::from_json`] and the kinds' registry);
 //! - `types.rs`: results and the other plain objects;
+//! - `decode.rs`: decoding, the `KvCache` and `DecodeSession` classes;
 //! - `testing.rs`: [`crate::testing`] for the browser tests.
 //!
 //! Every type that crosses the boundary derives `Tsify`, so `webattn.d.ts` is generated from
@@ -11,8 +12,11 @@
 //! an `Error` whose message is the Rust [`Error`]'s `Display` text.
 
 mod args;
+mod decode;
 mod testing;
 mod types;
+
+use std::rc::Rc;
 
 use js_sys::{Float32Array, Float64Array, Uint16Array};
 use serde::Serialize;
@@ -22,10 +26,14 @@ use wasm_bindgen::JsCast;
 
 use crate::kinds::registry;
 use crate::{sink, AdapterChoice, Context, ContextOptions, Error, Result};
-use args::{describe, from_js_strict, Args, AttentionArgs, Data};
+use args::{
+    describe, from_js_strict, Args, AttentionArgs, Data, DecodeArgs, DecodeShape, DecoderArgs,
+    SplitPlanOptions,
+};
+pub use decode::{DecodeSession, JsKvCache};
 use types::{
-    AttentionOutput, BenchResult, CreateOptions, DeviceInfo, KindInfo, ReferenceOutput,
-    SinkMeasure, SinkOptions, SinkShape,
+    AttentionOutput, BenchResult, CreateOptions, DeviceInfo, KindInfo, ObjectCounts,
+    ReferenceOutput, SinkMeasure, SinkOptions, SinkShape,
 };
 
 /// What the exported functions return: errors become JavaScript `Error`s.
@@ -86,7 +94,8 @@ pub fn kinds() -> JsResult<Vec<Ts<KindInfo>>> {
 /// ```
 #[wasm_bindgen]
 pub struct WebAttn {
-    ctx: Context,
+    /// Shared with the caches and decode sessions created on it.
+    ctx: Rc<Context>,
 }
 
 #[wasm_bindgen]
@@ -97,7 +106,7 @@ impl WebAttn {
         hook();
         let opts = context_options(options).map_err(js_err)?;
         let ctx = Context::new(opts).await.map_err(js_err)?;
-        Ok(WebAttn { ctx })
+        Ok(WebAttn { ctx: Rc::new(ctx) })
     }
 
     /// What the adapter and device offer.
@@ -165,6 +174,48 @@ impl WebAttn {
             .await
             .map_err(js_err)?;
         to_js(&b)
+    }
+
+    /// One decode step: `{kind, ...options, q, shape, cache, plan?}` to `{o, lse?, rem?}`.
+    /// `q` holds the step's query rows `[batch, qHeads, qLen, headDim]` in the cache's storage
+    /// type and `shape` is `{qHeads, qLen?}` (qLen 1 by default; batch and head dims come from
+    /// the cache). Sequence b's row i sits at position i + lens[b] - qLen, so append this
+    /// step's keys and values to the cache first. Allocates its outputs on every call: a loop
+    /// should use `decoder`.
+    pub async fn decode(&self, args: Ts<DecodeArgs>) -> JsResult<Ts<AttentionOutput>> {
+        hook();
+        let out = decode::decode_once(&self.ctx, &args.js_value())
+            .await
+            .map_err(js_err)?;
+        to_js(&AttentionOutput::from(out))
+    }
+
+    /// A decode loop on one cache, allocated once: `{kind, ...options, shape, cache, plan?}`
+    /// (as `decode`, without q). Its `step(q, k?, v?, rows?)` appends and attends in one
+    /// submit and creates no GPU object.
+    pub fn decoder(&self, args: Ts<DecoderArgs>) -> JsResult<DecodeSession> {
+        hook();
+        DecodeSession::create(&self.ctx, &args.js_value()).map_err(js_err)
+    }
+
+    /// The split plan `decode` and `decoder` use by default for `shape` (`{qHeads, qLen?}`) on
+    /// `cache`: `{minChunk, maxChunks}` (chunks of at least 256 keys, enough of them to fill
+    /// the GPU).
+    #[wasm_bindgen(js_name = splitPlan)]
+    pub fn split_plan(
+        &self,
+        cache: &JsKvCache,
+        shape: Ts<DecodeShape>,
+    ) -> JsResult<Ts<SplitPlanOptions>> {
+        let p = decode::split_plan(&self.ctx, cache, shape.js_value()).map_err(js_err)?;
+        to_js(&p)
+    }
+
+    /// wgpu objects created so far (buffers, bind groups, pipelines): repeated calls of one
+    /// shape, and decode steps, add none.
+    #[wasm_bindgen(js_name = objectsCreated)]
+    pub fn objects_created(&self) -> JsResult<Ts<ObjectCounts>> {
+        to_js(&ObjectCounts::from(self.ctx.objects_created()))
     }
 
     /// The f64 CPU reference (the same as the module function `reference`).

@@ -9,10 +9,12 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use super::args::{describe, Args, AttentionArgs, AttentionShape, KindOptions};
-use super::types::{f32_array, AttentionOutput};
+use super::types::{f32_array, AttentionOutput, ReferenceOutput};
 use super::{hook, js_err, to_js, JsResult};
 use crate::testing::{self as t, Errors, Rng, Verdict};
-use crate::{reference_in, Attention, DType, Error, HostOutput, Precision, Result};
+use crate::{
+    reference_in, Attention, DType, Error, HostOutput, Precision, RefOutput, Result, Shape,
+};
 
 /// Seeds are JavaScript numbers: integers below 2^53.
 const SEED_MASK: u64 = (1 << 53) - 1;
@@ -168,12 +170,18 @@ fn f32s(v: &JsValue, what: &str) -> Result<Vec<f32>> {
     })
 }
 
-/// A `Float64Array` or an array of numbers as f64 values.
+/// A `Float64Array`, another typed array or an array of numbers as f64 values.
 fn f64s(v: &JsValue, what: &str) -> Result<Vec<f64>> {
     if let Some(a) = v.dyn_ref::<Float64Array>() {
         return Ok(a.to_vec());
     }
-    serde_wasm_bindgen::from_value(v.clone()).map_err(|e| {
+    // Other typed arrays (a cache's `lens` is a Uint32Array) as arrays of numbers.
+    let arr: JsValue = if js_sys::ArrayBuffer::is_view(v) {
+        js_sys::Array::from(v).into()
+    } else {
+        v.clone()
+    };
+    serde_wasm_bindgen::from_value(arr).map_err(|e| {
         Error::InvalidOption(format!(
             "{what} must be a Float64Array or numbers, got {} ({e})",
             describe(v)
@@ -224,21 +232,20 @@ pub fn judge(args: Ts<AttentionArgs>, got: Ts<AttentionOutput>) -> JsResult<Ts<J
     to_js(&j)
 }
 
-fn judge_inner(args: &Ts<AttentionArgs>, got: Ts<AttentionOutput>) -> Result<Judgement> {
-    let a = Args::parse(args)?;
+/// A forward call's outputs as the host holds them.
+fn host_output(got: Ts<AttentionOutput>) -> Result<HostOutput> {
     let got: AttentionOutput = serde_wasm_bindgen::from_value(got.js_value())
         .map_err(|e| Error::InvalidOption(format!("got: {e}")))?;
     let opt = |v: &JsValue, what| (!v.is_undefined()).then(|| f32s(v, what)).transpose();
-    let got = HostOutput {
+    Ok(HostOutput {
         o: f32s(&got.o, "got.o")?,
         lse: opt(&got.lse, "got.lse")?,
         rem: opt(&got.rem, "got.rem")?,
-    };
-    let [q, k, v] = a.host_f32();
-    let want = reference_in(&a.attn, &a.shape, &q, &k, &v, Precision::F64)?;
-    let plain = reference_in(&a.attn, &a.shape, &q, &k, &v, Precision::F32)?;
-    let tol = t::tolerance(a.q.dtype());
-    let verdicts = t::judge_against(&got, &want, &plain, tol);
+    })
+}
+
+/// Notes on outputs present in `got` and not in `want` or the other way round.
+fn presence_notes(got: &HostOutput, want: &RefOutput) -> Vec<String> {
     let mut notes = Vec::new();
     for (name, g, w) in [
         ("lse", got.lse.is_some(), want.lse.is_some()),
@@ -251,10 +258,215 @@ fn judge_inner(args: &Ts<AttentionArgs>, got: Ts<AttentionOutput>) -> Result<Jud
             ));
         }
     }
+    notes
+}
+
+fn judge_inner(args: &Ts<AttentionArgs>, got: Ts<AttentionOutput>) -> Result<Judgement> {
+    let a = Args::parse(args)?;
+    let got = host_output(got)?;
+    let [q, k, v] = a.host_f32();
+    let want = reference_in(&a.attn, &a.shape, &q, &k, &v, Precision::F64)?;
+    let plain = reference_in(&a.attn, &a.shape, &q, &k, &v, Precision::F32)?;
+    let tol = t::tolerance(a.q.dtype());
+    let verdicts = t::judge_against(&got, &want, &plain, tol);
+    let notes = presence_notes(&got, &want);
     Ok(Judgement {
         pass: notes.is_empty() && verdicts.iter().all(|v| v.ok),
         tol,
         verdicts: verdicts.into_iter().map(OutputVerdict::from).collect(),
+        note: notes.join("; "),
+    })
+}
+
+/// A decode step's problem, sequence by sequence: each sequence's q rows and the dense
+/// prefix of its keys and values (its `lens[b]` slots), gathered from cache-layout k and v.
+struct DecodeProblem {
+    attn: Attention,
+    /// The whole step: `kv_len` = the cache's capacity.
+    shape: Shape,
+    lens: Vec<usize>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    dtype: DType,
+}
+
+impl DecodeProblem {
+    fn parse(args: &Ts<AttentionArgs>, lens: &JsValue) -> Result<DecodeProblem> {
+        let a = Args::parse(args)?;
+        a.check_lens()?;
+        let s = a.shape;
+        let lens: Vec<f64> = f64s(lens, "lens")?;
+        if lens.len() != s.batch
+            || lens
+                .iter()
+                .any(|&l| !(l >= 0.0 && l.fract() == 0.0 && l <= s.kv_len as f64))
+        {
+            return Err(Error::ShapeMismatch(format!(
+                "lens must hold {} integers from 0 to the capacity kvLen = {}, got {lens:?}",
+                s.batch, s.kv_len
+            )));
+        }
+        let [q, k, v] = a.host_f32();
+        Ok(DecodeProblem {
+            dtype: a.q.dtype(),
+            attn: a.attn,
+            shape: s,
+            lens: lens.into_iter().map(|l| l as usize).collect(),
+            q,
+            k,
+            v,
+        })
+    }
+
+    /// Sequence `b`'s shape and inputs: q `[1, Hq, Tq, D]`, k `[1, Hkv, len, D]`,
+    /// v `[1, Hkv, len, Dv]`.
+    fn sequence(&self, b: usize) -> (Shape, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let s = &self.shape;
+        let len = self.lens[b];
+        let one = Shape {
+            batch: 1,
+            kv_len: len,
+            ..*s
+        };
+        let nq = s.q_heads * s.q_len * s.head_dim;
+        let q = self.q[b * nq..(b + 1) * nq].to_vec();
+        let prefix = |x: &[f32], dim: usize| -> Vec<f32> {
+            (0..s.kv_heads)
+                .flat_map(|h| {
+                    let start = ((b * s.kv_heads + h) * s.kv_len) * dim;
+                    x[start..start + len * dim].iter().copied()
+                })
+                .collect()
+        };
+        (
+            one,
+            q,
+            prefix(&self.k, s.head_dim),
+            prefix(&self.v, s.v_dim),
+        )
+    }
+
+    /// The references of every sequence in `precision`, laid out as the batch's outputs.
+    fn reference(&self, precision: Precision) -> Result<RefOutput> {
+        let mut all = RefOutput {
+            o: Vec::new(),
+            lse: None,
+            rem: None,
+        };
+        for b in 0..self.shape.batch {
+            let (one, q, k, v) = self.sequence(b);
+            let r = reference_in(&self.attn, &one, &q, &k, &v, precision)?;
+            all.o.extend(r.o);
+            for (dst, src) in [(&mut all.lse, r.lse), (&mut all.rem, r.rem)] {
+                if let Some(x) = src {
+                    dst.get_or_insert_with(Vec::new).extend(x);
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// The f64 reference of a decode step (no GPU), sequence by sequence: `args` is a forward
+/// call's arguments whose k and v are the cache's contents `[batch, kvHeads, capacity, ..]`
+/// (`shape.kvLen` = the capacity) and q the step's rows; sequence b attends to its first
+/// `lens[b]` slots (the slots past them may hold anything, NaN included). `{o, lse?, rem?}`
+/// as Float64Arrays laid out as the step's outputs.
+#[wasm_bindgen(js_namespace = testing, js_name = referenceDecode)]
+pub fn reference_decode(
+    args: Ts<AttentionArgs>,
+    #[wasm_bindgen(unchecked_param_type = "ArrayLike<number>")] lens: JsValue,
+) -> JsResult<Ts<ReferenceOutput>> {
+    hook();
+    let p = DecodeProblem::parse(&args, &lens).map_err(js_err)?;
+    let r = p.reference(Precision::F64).map_err(js_err)?;
+    to_js(&ReferenceOutput::from(r))
+}
+
+/// `testing.judge` for a decode step (see `referenceDecode` for `args` and `lens`): every
+/// sequence's outputs against the f64 reference on its dense prefix, within SPEC.md
+/// section 6's bound. Each verdict is the worst sequence's for that output (relative to its
+/// bound); `note` names the failing sequences.
+#[wasm_bindgen(js_namespace = testing, js_name = judgeDecode)]
+pub fn judge_decode(
+    args: Ts<AttentionArgs>,
+    #[wasm_bindgen(unchecked_param_type = "ArrayLike<number>")] lens: JsValue,
+    got: Ts<AttentionOutput>,
+) -> JsResult<Ts<Judgement>> {
+    hook();
+    let j = judge_decode_inner(&args, &lens, got).map_err(js_err)?;
+    to_js(&j)
+}
+
+fn judge_decode_inner(
+    args: &Ts<AttentionArgs>,
+    lens: &JsValue,
+    got: Ts<AttentionOutput>,
+) -> Result<Judgement> {
+    let p = DecodeProblem::parse(args, lens)?;
+    let got = host_output(got)?;
+    let s = &p.shape;
+    let tol = t::tolerance(p.dtype);
+    let (no, nr) = (s.q_heads * s.q_len * s.v_dim, s.q_heads * s.q_len);
+    if got.o.len() != s.batch * no {
+        return Err(Error::ShapeMismatch(format!(
+            "got.o has {} elements, the step's o [{}, {}, {}, {}] needs {}",
+            got.o.len(),
+            s.batch,
+            s.q_heads,
+            s.q_len,
+            s.v_dim,
+            s.batch * no
+        )));
+    }
+    let mut worst: Vec<Verdict> = Vec::new();
+    let mut notes = Vec::new();
+    for b in 0..s.batch {
+        let (one, q, k, v) = p.sequence(b);
+        let part = |x: &Option<Vec<f32>>| {
+            x.as_ref()
+                .map(|x| x.get(b * nr..(b + 1) * nr).unwrap_or_default().to_vec())
+        };
+        let mine = HostOutput {
+            o: got.o[b * no..(b + 1) * no].to_vec(),
+            lse: part(&got.lse),
+            rem: part(&got.rem),
+        };
+        let want = reference_in(&p.attn, &one, &q, &k, &v, Precision::F64)?;
+        let plain = reference_in(&p.attn, &one, &q, &k, &v, Precision::F32)?;
+        if b == 0 {
+            notes.extend(presence_notes(&mine, &want));
+        }
+        for v in t::judge_against(&mine, &want, &plain, tol) {
+            if !v.ok {
+                notes.push(format!(
+                    "sequence {b} (Tk {}): {} rel {:e} > bound {:e}{}",
+                    p.lens[b],
+                    v.output,
+                    v.gpu.rel,
+                    v.bound,
+                    if v.gpu.finite { "" } else { ", non-finite" }
+                ));
+            }
+            let ratio = |x: &Verdict| {
+                if x.ok {
+                    x.gpu.rel / x.bound
+                } else {
+                    f64::INFINITY
+                }
+            };
+            match worst.iter_mut().find(|w| w.output == v.output) {
+                Some(w) if ratio(&v) > ratio(w) => *w = v,
+                Some(_) => {}
+                None => worst.push(v),
+            }
+        }
+    }
+    Ok(Judgement {
+        pass: notes.is_empty() && worst.iter().all(|v| v.ok),
+        tol,
+        verdicts: worst.into_iter().map(OutputVerdict::from).collect(),
         note: notes.join("; "),
     })
 }

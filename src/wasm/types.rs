@@ -232,3 +232,26 @@ pub struct SinkMeasure {
     /// Sink_0^ε, the first-token sink rate (0 to 1).
     pub first_token: f64,
 }
+
+/// wgpu objects a `WebAttn` has created so far (`attn.objectsCreated()`): a decode loop
+/// through a `DecodeSession` creates none after its first step.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectCounts {
+    /// Buffers (tensors, uniforms, sinks, staging for read-back).
+    pub buffers: f64,
+    /// Bind groups.
+    pub bind_groups: f64,
+    /// Compute pipelines.
+    pub pipelines: f64,
+}
+
+impl From<crate::ObjectCounts> for ObjectCounts {
+    fn from(c: crate::ObjectCounts) -> Self {
+        ObjectCounts {
+            buffers: c.buffers as f64,
+            bind_groups: c.bind_groups as f64,
+            pipelines: c.pipelines as f64,
+        }
+    }
+}
