@@ -14,9 +14,13 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::attention::Attention;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::kinds::stick_breaking::StickBreakingOptions;
 use crate::kinds::{registry, sigmoid::SigmoidOptions, softmax::SoftmaxOptions};
-use crate::{Attention, DType, Error, Result, Shape, SplitPlan};
+use crate::pass::decode::SplitPlan;
+use crate::shape::Shape;
 
 /// Problem sizes: q `[batch, qHeads, qLen, headDim]`, k `[batch, kvHeads, kvLen, headDim]`,
 /// v `[batch, kvHeads, kvLen, vDim]`. Omitted fields default to batch 1, kvHeads = qHeads,

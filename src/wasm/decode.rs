@@ -24,8 +24,13 @@ use super::args::{
 };
 use super::types::f32_array;
 use super::{js_err, to_js, JsResult, WebAttn};
-use crate::{Attention, Context, DType, DecodeOutput, Error, HostOutput, KvCache, Result};
-use crate::{Shape, SplitPlan, Tensor};
+use crate::attention::{Attention, HostOutput};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::gpu::{Context, DecodeOutput, KvCache};
+use crate::pass::decode::SplitPlan;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
 
 /// A cache and the context it lives on, shared by its `KvCache` object and the sessions that
 /// decode from it.

@@ -24,8 +24,10 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::error::{Error, Result};
+use crate::gpu::{AdapterChoice, Context, ContextOptions};
 use crate::kinds::registry;
-use crate::{sink, AdapterChoice, Context, ContextOptions, Error, Result};
+use crate::sink;
 use args::{
     describe, from_js_strict, Args, AttentionArgs, Data, DecodeArgs, DecodeShape, DecoderArgs,
     SplitPlanOptions,

@@ -11,10 +11,12 @@ use wasm_bindgen::prelude::*;
 use super::args::{describe, Args, AttentionArgs, AttentionShape, KindOptions};
 use super::types::{f32_array, AttentionOutput, ReferenceOutput};
 use super::{hook, js_err, to_js, JsResult};
+use crate::attention::{Attention, HostOutput};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::reference::{reference_in, Precision, RefOutput};
+use crate::shape::Shape;
 use crate::testing::{self as t, Errors, Rng, Verdict};
-use crate::{
-    reference_in, Attention, DType, Error, HostOutput, Precision, RefOutput, Result, Shape,
-};
 
 /// Seeds are JavaScript numbers: integers below 2^53.
 const SEED_MASK: u64 = (1 << 53) - 1;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-use crate::{HostOutput, RefOutput};
+use crate::attention::HostOutput;
+use crate::reference::RefOutput;
 
 /// GPU outputs (always f32; f16 results are widened).
 #[derive(Serialize, Deserialize, Tsify)]
