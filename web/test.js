@@ -7,6 +7,8 @@
 // runs the decode checks (or the others) alone. Results go to the page (a table) and to
 // window.__webattnTests ({done, seed, info, checks: [{name, group, kind, pass, errors, tol,
 // ms, note}], passed, failed}), which web/test.mjs reads from headless Chromium.
+// (Over 500 lines on purpose: one check per behaviour the browser must show, each spelled out;
+// the metric, generators and option matrix come from the bindings' testing exports.)
 
 import init, {
   WebAttn,

@@ -1,4 +1,6 @@
 //! The arguments of an attention call, `{kind, q, k, v, shape, ...options}`, read with serde.
+//! (Over 500 lines on purpose: it is the one place where JS values become Rust values for every
+//! call, so the parsing rules and their error messages are read and changed together.)
 //!
 //! Everything but the tensors goes through serde: the shape into [`AttentionShape`], the rest
 //! (the kind and its options) into a JSON object that [`Attention::from_json`] parses strictly

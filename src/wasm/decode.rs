@@ -4,6 +4,8 @@
 //! it owns the step's q, k and v tensors, the [`DecodeOutput`] and a read-back buffer, writes
 //! each step's inputs into them with queue writes and records the append, the decode and the
 //! read-back copy into one submit).
+//! (Over 500 lines on purpose: the whole JS decoding surface, whose three classes share one
+//! cache registry and one set of checks; split, each part would import the others' internals.)
 //!
 //! A `KvCache` passed inside an arguments object (`{cache, ...}`) cannot be borrowed the way a
 //! direct parameter is (wasm-bindgen would move it out of the JavaScript object), so every

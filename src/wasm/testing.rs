@@ -2,6 +2,7 @@
 //! and the demo, so that JavaScript has no generator, metric or tolerance of its own: seeded
 //! inputs with fresh seeds, the error metric and the conditioned tolerance of SPEC.md
 //! section 6, and the option matrix of every registered kind.
+//! (About 500 lines: one export per helper of `webattn::testing`, each a thin wrapper.)
 
 use js_sys::{Float32Array, Float64Array};
 use serde::Serialize;

@@ -4,6 +4,8 @@
 //! included), Tq of 1, 2 and 5, GQA 4:2 and 8:1, chunk edges, windows across chunks, sinks,
 //! NaN in every slot no row may read, f32 and f16 (both routes), and N appended decode steps
 //! against one prefill. Fresh seeds, printed in every failure (`WEBATTN_SEED=N` replays).
+//! (Over 500 lines on purpose: one test per decoding rule of issue 10, each with its own
+//! ragged batch; the shared plumbing is at the top.)
 
 use std::sync::OnceLock;
 
