@@ -65,6 +65,27 @@ impl Context {
         })
     }
 
+    /// Timestamps need `TIMESTAMP_QUERY`, and queries `i` and `i + 1` must exist in the set.
+    pub(super) fn check_timestamps(
+        &self,
+        timestamps: Option<(&wgpu::QuerySet, u32)>,
+    ) -> Result<()> {
+        if timestamps.is_some() && !self.info.timestamp_query {
+            return Err(Error::MissingFeature(
+                "timestamps need TIMESTAMP_QUERY".into(),
+            ));
+        }
+        if let Some((qs, i)) = timestamps {
+            if i.checked_add(1).is_none_or(|end| end >= qs.count()) {
+                return Err(Error::InvalidOption(format!(
+                    "timestamp index {i}: queries {i} and {i} + 1 must exist in a set of {}",
+                    qs.count()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Allocates the outputs of `attn` for inputs of `shape` and `dtype` (o, plus lse or rem).
     pub fn alloc_output(&self, attn: &Attention, shape: &Shape, dtype: DType) -> Result<Output> {
         shape.validate()?;
@@ -133,19 +154,7 @@ impl Context {
         out: &Output,
         timestamps: Option<(&wgpu::QuerySet, u32)>,
     ) -> Result<()> {
-        if timestamps.is_some() && !self.info.timestamp_query {
-            return Err(Error::MissingFeature(
-                "timestamps need TIMESTAMP_QUERY".into(),
-            ));
-        }
-        if let Some((qs, i)) = timestamps {
-            if i.checked_add(1).is_none_or(|end| end >= qs.count()) {
-                return Err(Error::InvalidOption(format!(
-                    "timestamp index {i}: queries {i} and {i} + 1 must exist in a set of {}",
-                    qs.count()
-                )));
-            }
-        }
+        self.check_timestamps(timestamps)?;
         let Call {
             shape: s,
             setup,

@@ -194,19 +194,7 @@ impl Context {
     ) -> Result<()> {
         self.check()?;
         attn.validate()?;
-        if timestamps.is_some() && !self.info.timestamp_query {
-            return Err(Error::MissingFeature(
-                "timestamps need TIMESTAMP_QUERY".into(),
-            ));
-        }
-        if let Some((qs, i)) = timestamps {
-            if i.checked_add(1).is_none_or(|end| end >= qs.count()) {
-                return Err(Error::InvalidOption(format!(
-                    "timestamp index {i}: queries {i} and {i} + 1 must exist in a set of {}",
-                    qs.count()
-                )));
-            }
-        }
+        self.check_timestamps(timestamps)?;
         let qs = q.shape();
         if qs.len() != 4 || qs[0] != cache.batch() || qs[3] != cache.head_dim() {
             return Err(Error::ShapeMismatch(format!(

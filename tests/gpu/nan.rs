@@ -4,6 +4,7 @@
 //! - NaN in q_i, or in the k or v of a key that row i attends to, makes row i NaN (o, and lse
 //!   or rem where they depend on it); such a row is never reported as an empty row;
 //! - softmax rows whose logits overflow f32 are never reported as empty rows.
+//!
 //! (Over 500 lines on purpose: every planted position and kind is its own spelled-out case, so a
 //! failure names exactly which rule broke.)
 //!
