@@ -15,7 +15,8 @@ pub enum Precision {
     F32,
 }
 
-/// The order in which a logit's dot product is summed. f64 makes it irrelevant; in f32 it
+/// The order in which a logit's dot product (and stick-breaking's sum of softplus terms for
+/// rem) is summed. f64 makes it irrelevant; in f32 it
 /// decides the rounding, and so the error of a "straightforward f32 computation" (SPEC.md
 /// section 6) on few logits varies with it by more than 2x. [`crate::testing::judge`] takes
 /// the largest error over the three orders as the floor.
@@ -35,7 +36,8 @@ impl SumOrder {
     pub const ALL: [SumOrder; 3] = [SumOrder::Sequential, SumOrder::Reversed, SumOrder::Pairwise];
 }
 
-fn pairwise<R: Float>(x: &[R]) -> R {
+/// Pairwise (tree) sum.
+pub(crate) fn pairwise<R: Float>(x: &[R]) -> R {
     match x.len() {
         0 => R::zero(),
         1 => x[0],

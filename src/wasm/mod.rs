@@ -4,7 +4,8 @@
 //! - `args.rs`: the arguments of a call, `{kind, q, k, v, shape, ...options}`, read with
 //!   serde (options through [`crate::Attention::from_json`] and the kinds' registry);
 //! - `types.rs`: results and the other plain objects;
-//! - `decode.rs`: decoding, the `KvCache` and `DecodeSession` classes;
+//! - `decode.rs`: decoding, the `KvCache` class and `attn.decode`;
+//! - `session.rs`: the `DecodeSession` decode loop (`attn.decoder`);
 //! - `testing.rs`: [`crate::testing`] for the browser tests.
 //!
 //! Every type that crosses the boundary derives `Tsify`, so `webattn.d.ts` is generated from
@@ -13,6 +14,7 @@
 
 mod args;
 mod decode;
+mod session;
 mod testing;
 mod types;
 
@@ -32,7 +34,8 @@ use args::{
     describe, from_js_strict, Args, AttentionArgs, Data, DecodeArgs, DecodeShape, DecoderArgs,
     SplitPlanOptions,
 };
-pub use decode::{DecodeSession, JsKvCache};
+pub use decode::JsKvCache;
+pub use session::DecodeSession;
 use types::{
     AttentionOutput, BenchResult, CreateOptions, DeviceInfo, KindInfo, ObjectCounts,
     ReferenceOutput, SinkMeasure, SinkOptions, SinkShape,

@@ -13,7 +13,7 @@ use crate::kinds::kind::{
     kind_boilerplate, parse_strict, AttentionKind, AuxOut, KindSetup, RefParts,
 };
 use crate::pass::PassId;
-use crate::reference::math::{log_sigmoid, softplus, widen, Inputs, Precision};
+use crate::reference::math::{log_sigmoid, pairwise, softplus, widen, Inputs, Precision, SumOrder};
 use crate::shape::Shape;
 
 /// What happens to the stick left over after all keys took their share.
@@ -167,7 +167,22 @@ fn weights<R: Float>(x: &Inputs, o: &StickBreakingOptions) -> (Vec<R>, Vec<R>) {
                     broken = broken + softplus(zij);
                 }
             }
-            let r = (-broken).exp();
+            // rem sums the same softplus terms; in f32 the order of that sum sets its rounding,
+            // so the floor's summation order applies here too (`Inputs::order`).
+            let total = match x.order {
+                SumOrder::Sequential => broken,
+                SumOrder::Reversed => z
+                    .iter()
+                    .flatten()
+                    .fold(R::zero(), |a, &zl| a + softplus(zl)),
+                SumOrder::Pairwise => pairwise(
+                    &z.iter()
+                        .flatten()
+                        .map(|&zl| softplus(zl))
+                        .collect::<Vec<R>>(),
+                ),
+            };
+            let r = (-total).exp();
             rem[u * s.q_len + i] = r;
             let p = x.position(i);
             if o.remainder == Remainder::ToCurrent && p >= 0 && (p as usize) < s.kv_len {
