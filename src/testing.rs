@@ -152,9 +152,10 @@ pub fn compare(got: &[f32], want: &[f64]) -> Errors {
 /// `max(tol, 2 * e32)`, where `e32` is the error against f64 of a straightforward f32
 /// computation of the same kind on the same inputs (the floor of ill-conditioned cases).
 /// [`judge`] takes e32 as the largest error of three straightforward f32 computations that
-/// differ only in the order of the logits' dot products ([`SumOrder`]): with one or two
+/// differ only in the order of their sums ([`SumOrder`]): with one or two
 /// logits per row, one order's rounding can be several times luckier than another's, and a
-/// floor that depends on that luck would make the rule fail at random.
+/// floor that depends on that luck would make the rule fail at random. For `rem`, e32 is
+/// also at least the worst row's relative error of those computations (see `worst_row`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     /// `"o"`, `"lse"` or `"rem"`.
@@ -198,6 +199,27 @@ pub fn judge(
     Ok(verdicts)
 }
 
+/// The largest relative error of one row of `plain` against `want` (rows whose reference is
+/// at least 4 * f32::MIN_POSITIVE; the rest compare as 0, as in [`compare`]).
+///
+/// Stick-breaking's `rem` is `exp` of a sum of one `-softplus` per key, so its relative error
+/// is that sum's absolute rounding error: about sqrt(n) ulps of the sum over n keys, a random
+/// walk. Its values span many orders of magnitude, so the relative L2 error of a few rows is
+/// the error of the largest one alone: one sample of that walk against another. The GPU and
+/// a straightforward f32 computation make errors of the same size, but one sample can be
+/// twice another often enough that the L2 floor alone fails at random (seen: about 1 run in
+/// 10 of windows of 65 to 100 keys, both errors near 1e-5). For `rem`, e32 is therefore also
+/// at least the worst row's relative error of the straightforward computation.
+fn worst_row(plain: &[f64], want: &[f64]) -> f64 {
+    let floor = 4.0 * f32::MIN_POSITIVE as f64;
+    plain
+        .iter()
+        .zip(want)
+        .filter(|(p, w)| w.is_finite() && w.abs() >= floor && p.is_finite())
+        .map(|(&p, &w)| ((p as f32 as f64) - w).abs() / w.abs())
+        .fold(0.0, f64::max)
+}
+
 /// [`judge`] with the references given.
 pub fn judge_against(
     got: &HostOutput,
@@ -211,7 +233,10 @@ pub fn judge_against(
         |name: &'static str, g: Option<&Vec<f32>>, w: Option<&Vec<f64>>, p: Option<&Vec<f64>>| {
             if let (Some(g), Some(w), Some(p)) = (g, w, p) {
                 let gpu = compare(g, w);
-                let e32 = compare(&widen(p), w).rel;
+                let mut e32 = compare(&widen(p), w).rel;
+                if name == "rem" {
+                    e32 = e32.max(worst_row(p, w));
+                }
                 let bound = tol.max(2.0 * e32);
                 out.push(Verdict {
                     output: name,
