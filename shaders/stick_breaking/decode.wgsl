@@ -7,10 +7,13 @@
 //
 // Tile shape and ownership: the partial kernel's (DQ rows x DK keys per tile; pair slots
 // pz/pok per invocation), tiles walked from the chunk's last (nearest) to its first.
-// Per row: row_a = acc over the tiles already visited (Kahan-summed, compensation in row_b),
-// row_t = this tile's sum. Per tile, each pair puts -softplus(z) (0 when masked) in p_sh,
-// then sums the entries of the keys right of it in its row (its in-tile suffix), and its
-// weight is exp(log sigmoid(z) + acc + suffix) <= 1.
+// Per row: row_a = acc over the tiles already visited (Kahan-summed, compensation in row_b).
+// Per tile, each pair puts -softplus(z) (0 when masked) in p_sh; a segmented scan (16-key
+// segments, one invocation each, right to left) turns each row into exclusive suffix sums and
+// leaves the segment sums in `red` (free once the logits are summed); a pair's in-tile suffix
+// is its own entry plus the sums of the segments right of it (at most DK / 16 - 1), and its
+// weight is exp(log sigmoid(z) + acc + suffix) <= 1. The row pass adds the segment sums into
+// acc. (Before: each pair summed every key right of it, DK / 2 reads on average.)
 // Statistic written: (acc_s, its low-order part, 0, 0).
 // Invariants: 1 - sigmoid is never formed (log(1 - beta) = -softplus(z)); masked pairs neither
 // take weight nor break the stick; weights are <= 1, so no rescaling (row_f stays 1).
@@ -24,6 +27,9 @@ fn kind_begin(t: DTile) {
     }
 }
 
+// Segments of 16 keys per row in the in-tile suffix scan (DK is a multiple of 16).
+const SEGS: u32 = DK / 16u;
+
 fn kind_tile(t: DTile) {
     for (var s = 0u; s < NPAIR; s++) {
         if (pair_live(t, s)) {
@@ -34,34 +40,43 @@ fn kind_tile(t: DTile) {
         }
     }
     workgroupBarrier();
-    var wv: array<f32, NPAIR>;
-    for (var s = 0u; s < NPAIR; s++) {
-        wv[s] = 0.0;
-        if (pair_live(t, s)) {
-            let r = pair_row(t, s);
-            let key = pair_key(t, s);
-            var suffix = 0.0;
-            for (var k = key + 1u; k < DK; k++) {
-                suffix += p_sh[r * DK + k];
-            }
-            wv[s] = select(0.0, exp(pz[s] + (row_a[r] + suffix)), pok[s]);
-            if (key == 0u) {
-                row_t[r] = suffix + p_sh[r * DK];
-            }
+    // Segmented exclusive suffix scan, in place: (row r, segment g) walks its 16 keys right to
+    // left and leaves the segment's sum in red[r * SEGS + g] (red is free after the logits).
+    for (var e = t.lid; e < DQ * SEGS; e += WG) {
+        let base = (e / SEGS) * DK + (e % SEGS) * 16u;
+        var run = 0.0;
+        for (var c = 16u; c > 0u; c--) {
+            let x = p_sh[base + c - 1u];
+            p_sh[base + c - 1u] = run;
+            run += x;
         }
+        red[e] = run;
     }
     workgroupBarrier();
-    for (var s = 0u; s < NPAIR; s++) {
-        if (pair_live(t, s)) {
-            p_sh[pair_e(t, s)] = wv[s];
+    // The row's tile sum, read now: the next tile's logits overwrite `red` after the barrier.
+    var total = 0.0;
+    if (t.lid < DQ) {
+        for (var g = SEGS; g > 0u; g--) {
+            total += red[t.lid * SEGS + g - 1u];
         }
     }
+    for (var s = 0u; s < NPAIR; s++) {
+        if (pair_live(t, s)) {
+            let r = pair_row(t, s);
+            var suffix = p_sh[pair_e(t, s)];
+            for (var g = pair_key(t, s) / 16u + 1u; g < SEGS; g++) {
+                suffix += red[r * SEGS + g];
+            }
+            p_sh[pair_e(t, s)] = select(0.0, exp(pz[s] + (row_a[r] + suffix)), pok[s]);
+        }
+    }
+    // acc changes only after every pair has read it; it is next read after this tile.
+    workgroupBarrier();
     if (t.lid < DQ) {
-        let k = kahan_add(row_a[t.lid], row_b[t.lid], row_t[t.lid]);
+        let k = kahan_add(row_a[t.lid], row_b[t.lid], total);
         row_a[t.lid] = k.x;
         row_b[t.lid] = k.y;
     }
-    workgroupBarrier();
 }
 
 fn kind_end(t: DTile) {

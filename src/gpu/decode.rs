@@ -85,9 +85,15 @@ impl Context {
     }
 
     /// Tiles of the decode kernels for head dims `d`, `dv` and `rows` = (Hq / Hkv) * Tq query
-    /// rows per kv head on this device (see [`TileConfig::decode`]).
-    pub fn decode_tiles(&self, d: usize, dv: usize, rows: usize) -> Result<TileConfig> {
-        TileConfig::decode(d, dv, rows, self.info.max_workgroup_storage)
+    /// rows per kv head and a cache of `dtype` on this device (see [`TileConfig::decode`]).
+    pub fn decode_tiles(
+        &self,
+        d: usize,
+        dv: usize,
+        rows: usize,
+        dtype: DType,
+    ) -> Result<TileConfig> {
+        TileConfig::decode(d, dv, rows, dtype, self.info.max_workgroup_storage)
     }
 
     /// The split plan [`Context::alloc_decode_output`] picks for `q_heads` query heads and
@@ -99,7 +105,7 @@ impl Context {
         let s = cache.shape(q_heads, q_len);
         s.validate()?;
         let rows = s.group() * q_len;
-        let t = self.decode_tiles(s.head_dim, s.v_dim, rows)?;
+        let t = self.decode_tiles(s.head_dim, s.v_dim, rows, cache.dtype())?;
         let blocks = rows.div_ceil(t.bq as usize);
         let target = if self.info.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
             SplitPlan::CPU_WORKGROUPS
@@ -236,7 +242,7 @@ impl Context {
         };
         let (k_partial, k_merge) = (kernel(PassId::DecodePartial)?, kernel(PassId::DecodeMerge)?);
         let rows = s.group() * s.q_len;
-        let tiles = self.decode_tiles(s.head_dim, s.v_dim, rows)?;
+        let tiles = self.decode_tiles(s.head_dim, s.v_dim, rows, cache.dtype())?;
         let (aux, other, name) = match setup.aux {
             AuxOut::None => (None, out.out.lse.as_ref().or(out.out.rem.as_ref()), "none"),
             AuxOut::Lse => (out.out.lse.as_ref(), out.out.rem.as_ref(), "lse"),

@@ -116,14 +116,21 @@ pub(crate) const WG: u32 = 256;
 /// vec4s).
 pub(crate) const MAX_ROWS: u32 = 16;
 
-/// Lanes that share one key's dot products in the partial kernel: the largest of 8, 4, 2, 1
-/// that divides D / 4 (so each lane reads D / 4 / KL vec4s, interleaved: 8 lanes read 128
-/// contiguous bytes of f32, 64 of f16).
-fn lanes_per_key(d: u32) -> u32 {
-    [8, 4, 2, 1]
+/// Lanes that share one key's dot products in the partial kernel: for f32 storage the
+/// largest of 8, 4, 2, 1 that divides D / 4 (so each lane reads D / 4 / KL vec4s,
+/// interleaved: 8 lanes read 128 contiguous bytes); for f16 half as many (at least 1), so that
+/// a key tile of DK = WG / KL keys moves as many bytes between barriers as with f32 (the f16
+/// kernel with f32's lanes read half the bytes per tile and ran at 0.77x f32's time, latency-
+/// bound: docs/perf.md).
+fn lanes_per_key(d: u32, dtype: DType) -> u32 {
+    let kl = [8, 4, 2, 1]
         .into_iter()
         .find(|l| (d / 4).is_multiple_of(*l))
-        .unwrap_or(1)
+        .unwrap_or(1);
+    match dtype {
+        DType::F32 => kl,
+        DType::F16 => (kl / 2).max(1),
+    }
 }
 
 /// Workgroup memory of the partial kernel with `dq` rows per workgroup, bytes.
@@ -137,14 +144,14 @@ impl TileConfig {
     /// per kv head, within `wg_mem` bytes of workgroup memory. Their fields mean:
     /// `bq` = DQ, query rows per partial workgroup (a power of two, at most 16, at most the
     /// next power of two of `rows`, as many as fit); `bk` = DK, keys per tile (WG / KL);
-    /// `dc` = KL, lanes per key in the dot products.
-    pub fn decode(d: usize, dv: usize, rows: usize, wg_mem: u32) -> Result<Self> {
+    /// `dc` = KL, lanes per key in the dot products (fewer for f16 storage, `dtype`).
+    pub fn decode(d: usize, dv: usize, rows: usize, dtype: DType, wg_mem: u32) -> Result<Self> {
         let ok = |x: usize| x.is_multiple_of(4) && (4..=256).contains(&x);
         if !ok(d) || !ok(dv) {
             return Err(Error::UnsupportedHeadDim { d, dv });
         }
         let (d, dv) = (d as u32, dv as u32);
-        let kl = lanes_per_key(d);
+        let kl = lanes_per_key(d, dtype);
         let dk = WG / kl;
         let mut dq = (rows.max(1) as u32)
             .min(MAX_ROWS)
@@ -343,9 +350,12 @@ mod tests {
     #[test]
     fn decode_tiles_fit_the_memory() {
         for d in [4, 8, 12, 16, 40, 64, 80, 128, 256] {
-            for rows in [1, 2, 4, 5, 16, 40] {
+            for (rows, dt) in [1, 2, 4, 5, 16, 40]
+                .into_iter()
+                .flat_map(|r| [(r, DType::F32), (r, DType::F16)])
+            {
                 for mem in [16384, 32768, 49152] {
-                    let t = TileConfig::decode(d, d, rows, mem).expect("tiles");
+                    let t = TileConfig::decode(d, d, rows, dt, mem).expect("tiles");
                     assert!(partial_bytes(t.d, t.bk, t.bq) <= mem);
                     assert!(t.bq.is_power_of_two() && t.bq <= MAX_ROWS);
                     assert_eq!(t.bk * t.dc, WG);
@@ -354,7 +364,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            TileConfig::decode(6, 8, 1, 32768),
+            TileConfig::decode(6, 8, 1, DType::F32, 32768),
             Err(Error::UnsupportedHeadDim { .. })
         ));
     }

@@ -1,6 +1,7 @@
 //! Shader tests that need no GPU: naga validation and translation of every kernel of every
 //! registered kind and pass, and the Rust/WGSL contract check.
 use super::*;
+use crate::dtype::DType;
 use crate::error::Error;
 use crate::shader::{TileConfig, Variant};
 
@@ -63,7 +64,7 @@ fn every_shader_validates_and_translates() {
 
 /// The tiles each pass is tested with: the forward pass's portable and subgroup variants,
 /// the weights pass's portable tiles, the decode passes' tiles for 1, 4, 5 and 40 query
-/// rows per kv head (every row-block size the chooser picks within `mem`).
+/// rows per kv head and f32 and f16 caches (every row-block size the chooser picks within `mem`).
 fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -> Vec<TileConfig> {
     match pass {
         PassId::Forward => vec![
@@ -74,7 +75,8 @@ fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -
         PassId::DecodePartial | PassId::DecodeMerge => {
             let mut v: Vec<TileConfig> = [1, 4, 5, 40]
                 .iter()
-                .map(|&rows| TileConfig::decode(d, dv, rows, mem).expect("decode tiles"))
+                .flat_map(|&rows| [(rows, DType::F32), (rows, DType::F16)])
+                .map(|(rows, dt)| TileConfig::decode(d, dv, rows, dt, mem).expect("decode tiles"))
                 .collect();
             v.dedup();
             v
@@ -93,7 +95,7 @@ fn contract_matches_naga_reflection() {
     for pass in PassId::ALL {
         let tiles = match pass {
             PassId::DecodePartial | PassId::DecodeMerge => {
-                TileConfig::decode(64, 64, 4, 32768).expect("decode tiles")
+                TileConfig::decode(64, 64, 4, DType::F32, 32768).expect("decode tiles")
             }
             _ => tiles,
         };

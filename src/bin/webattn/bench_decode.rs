@@ -166,7 +166,7 @@ pub fn gpu(ctx: &Context, a: &BenchArgs) -> Res<()> {
                         .map_err(e)
                 })?);
                 let tiles = ctx
-                    .decode_tiles(s.head_dim, s.v_dim, s.group() * s.q_len)
+                    .decode_tiles(s.head_dim, s.v_dim, s.group() * s.q_len, cache.dtype())
                     .map_err(e)?;
                 let plan = out.plan();
                 let (chunks, chunk_len) = chunk_rule(s.kv_len as u32, &plan, tiles.bk);
