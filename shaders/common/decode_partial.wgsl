@@ -17,7 +17,8 @@
 //     rows' accumulators take before this tile (softmax's rescale; 1 otherwise).
 //   P V: invocation lid owns output column col = lid % DV4 for key group g = lid / DV4
 //     (g < KG): keys g, g + KG, ... of the tile (VPL of them at most); acc[r] (vec4, f32) per
-//     row r. A weight of 0 adds nothing even if v is NaN (SPEC: mask before multiplying).
+//     row r. A weight of 0 adds nothing even if v is NaN (SPEC: mask before multiplying),
+//     except in tiles where every pair is attended to (tile_full_dec), which add w * v plain.
 //     When VPL <= 8, these values are loaded with the tile's keys, before the first barrier,
 //     so a tile waits on memory once, not twice (vreg).
 // After the chunk: kind_end leaves each row's statistic in row_s; the key groups' acc are
@@ -123,8 +124,21 @@ fn tile_logits(t: DTile) {
     }
 }
 
-// acc = acc * row_f + P V over the tile's keys (see the file comment).
+// Does every row of the block see every key of the tile? Workgroup-uniform (from the
+// sequence and the tile only): the first row sits at Tk_b - Tq at the lowest, the last at
+// Tk_b - 1 at the highest, and causal and window bounds are monotone in the position.
+fn tile_full_dec(t: DTile) -> bool {
+    let pmin = i32(t.seq.tk) - i32(params.tq);
+    let pmax = i32(t.seq.tk) - 1;
+    return dec_allowed(pmin, t.j0 + t.nk - 1u) && dec_allowed(pmax, t.j0);
+}
+
+// acc = acc * row_f + P V over the tile's keys (see the file comment). In a tile that is
+// tile_full_dec every pair is attended to, so w * v adds with no select (a NaN or Inf in v
+// propagates by plain arithmetic, as SPEC.md wants for attended keys); elsewhere a weight of 0
+// (a masked pair) is selected out so that a masked key's NaN never reaches the row.
 fn tile_pv(t: DTile) {
+    let full = tile_full_dec(t);
     for (var r = 0u; r < DQ; r++) {
         acc[r] *= row_f[r];
     }
@@ -145,9 +159,15 @@ fn tile_pv(t: DTile) {
         } else {
             v4 = load_v4(vbase + j * DV4);
         }
-        for (var r = 0u; r < DQ; r++) {
-            let w = p_sh[r * DK + j];
-            acc[r] += select(vec4<f32>(0.0), w * v4, w != 0.0);
+        if (full) {
+            for (var r = 0u; r < DQ; r++) {
+                acc[r] = fma(vec4<f32>(p_sh[r * DK + j]), v4, acc[r]);
+            }
+        } else {
+            for (var r = 0u; r < DQ; r++) {
+                let w = p_sh[r * DK + j];
+                acc[r] += select(vec4<f32>(0.0), w * v4, w != 0.0);
+            }
         }
     }
 }
