@@ -17,7 +17,8 @@ Modes: `eager` (decode attends to the filled part of the cache, [0, pos]) and `c
 (torch.compile of the prefill and of one decode step; the decode step uses the static,
 preallocated cache of length decode-prompt + decode, masked by position, so that its shapes
 never change). The compile mode is tried as "reduce-overhead" (CUDA graphs) first, then
-"max-autotune-no-cudagraphs"; failures are caught and reported in the JSON (`error`).
+"max-autotune-no-cudagraphs" (--compile-modes); failures are caught and reported in the JSON
+(`errors`, and `error` when no mode ran).
 
 Timing: CUDA events on the GPU (time.perf_counter on the CPU), `--warmup` untimed runs
 first (they include compilation, reported as `compile_s`), then the median of `--repeats`
@@ -174,6 +175,8 @@ def main():
     ap.add_argument("--prefill", type=int, default=512)
     ap.add_argument("--decode", type=int, default=256)
     ap.add_argument("--decode-prompt", type=int, default=256)
+    ap.add_argument("--compile-modes", default=",".join(COMPILE_MODES),
+                    help="torch.compile modes to try in order, the first that runs is kept")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=3)
     args = ap.parse_args()
@@ -203,7 +206,7 @@ def main():
                     for phase in args.phases.split(","):
                         rec = {"model": kind, "weights": weights, "dtype": dname,
                                "batch": batch, "mode": mode, "phase": phase}
-                        tries = [None] if mode == "eager" else list(COMPILE_MODES)
+                        tries = [None] if mode == "eager" else args.compile_modes.split(",")
                         errors = []
                         for cmode in tries:
                             if cmode is not None:
