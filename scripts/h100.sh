@@ -5,6 +5,9 @@
 #   bash scripts/h100.sh bench   `webattn bench` (prefill, every kind and dtype; portable f32)
 #                                beside shared/bench/torch_peers.py, in the same call
 #   bash scripts/h100.sh decode  `webattn bench --decode` beside torch_peers.py --mode decode
+#   bash scripts/h100.sh check2  the GPU test suite with each cooperative-matrix variant forced
+#                                (coopmat, coopmat2) and `check --sweep --dtype f16` for both
+#   bash scripts/h100.sh bench2  f16 prefill, coopmat against coopmat2, in one call (issue 12)
 # Needs .gl/ (../shared/tools/gpu-setup.sh) and .devbin/ (scripts/h100-prepare.sh), carried.
 # Results land in $OUT.
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
@@ -16,8 +19,9 @@ check)
   {
   echo "## gpu tests, auto variant"; timeout 170 .devbin/gpu-tests --test-threads 8 2>&1 | grep -E "^test |test result|panicked|seed|FAILED" | tail -80
   echo "## gpu tests, portable"; WEBATTN_VARIANT=portable timeout 170 .devbin/gpu-tests --test-threads 8 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
-  for v in auto subgroup coopmat portable; do for dt in f32 f16; do
+  for v in auto subgroup coopmat coopmat2 portable; do for dt in f32 f16; do
     [ $v = coopmat ] && [ $dt = f32 ] && continue
+    [ $v = coopmat2 ] && [ $dt = f32 ] && continue
     [ $v = portable ] && [ $dt = f16 ] && continue
     echo "## sweep $v $dt"; if [ $v = auto ]; then a=""; else a="--variant $v"; fi
     timeout 60 $B check --sweep --dtype $dt $a 2>&1 | tail -16
@@ -29,6 +33,20 @@ bench)
   timeout 240 $B bench --json $OUT/bench.json > $OUT/bench.md 2>&1; tail -26 $OUT/bench.md
   timeout 100 $B bench --variant portable --dtype f32 --json $OUT/bench_portable.json > $OUT/bench_portable.md 2>&1; tail -14 $OUT/bench_portable.md
   timeout 200 python3 .devbin/torch_peers.py --shapes 1x16x1024x64,1x16x4096x64,1x16x16384x64,4x12x4096x128 --json $OUT/peers.json > $OUT/peers.txt 2>&1; tail -5 $OUT/peers.txt
+  ;;
+check2)
+  {
+  for v in coopmat2 coopmat; do
+    echo "## gpu tests, $v"; WEBATTN_VARIANT=$v timeout 170 .devbin/gpu-tests --test-threads 8 2>&1 | grep -E "^test .*FAILED|test result|panicked|seed|FAILED" | tail -40
+    echo "## sweep $v f16"; timeout 60 $B check --sweep --dtype f16 --variant $v 2>&1 | tail -16
+  done
+  } > $OUT/check2.txt 2>&1
+  grep -E "##|result|runs|FAIL|panicked|error|seed" $OUT/check2.txt | tail -50
+  ;;
+bench2)
+  for v in coopmat coopmat2 coopmat coopmat2; do
+    echo "## $v"; timeout 120 $B bench --variant $v --dtype f16 --shapes 4x12x4096x128,1x16x16384x64 --json $OUT/bench_$v.json 2>&1 | tail -8
+  done > $OUT/bench2.md 2>&1; cat $OUT/bench2.md
   ;;
 decode)
   timeout 300 $B bench --decode --dtype all --json $OUT/decode.json > $OUT/decode.md 2>&1; tail -30 $OUT/decode.md

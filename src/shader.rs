@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 
 /// A family of forward kernels. All compute the same function; they differ in the hardware
 /// features they use. [`crate::Context`] picks the fastest the device supports unless one is
-/// forced ([`crate::ContextOptions::variant`] or `WEBATTN_VARIANT=portable|subgroup|coopmat`).
+/// forced ([`crate::ContextOptions::variant`] or
+/// `WEBATTN_VARIANT=portable|subgroup|coopmat|coopmat2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Variant {
     /// Core WebGPU only: workgroup-memory tiles, no subgroups, no extensions. Runs everywhere.
@@ -17,18 +18,28 @@ pub enum Variant {
     Subgroup,
     /// Cooperative matrices (tensor cores) for QK^T and PV (`EXPERIMENTAL_COOPERATIVE_MATRIX`).
     CoopMatrix,
+    /// Cooperative matrices with each subgroup owning 16 query rows and walking its own key
+    /// tiles (`shaders/common/tile_coop2.wgsl`): no workgroup barrier in the loop. Needs a
+    /// fixed subgroup size of 32 (min == max == 32) besides the cooperative-matrix features.
+    CoopMatrix2,
 }
 
 impl Variant {
     /// Every variant.
-    pub const ALL: [Variant; 3] = [Variant::Portable, Variant::Subgroup, Variant::CoopMatrix];
+    pub const ALL: [Variant; 4] = [
+        Variant::Portable,
+        Variant::Subgroup,
+        Variant::CoopMatrix,
+        Variant::CoopMatrix2,
+    ];
 
-    /// Parses `portable`, `subgroup` or `coopmat`.
+    /// Parses `portable`, `subgroup`, `coopmat` or `coopmat2`.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "portable" => Some(Variant::Portable),
             "subgroup" | "subgroups" => Some(Variant::Subgroup),
             "coopmat" | "coop-matrix" | "cooperative-matrix" => Some(Variant::CoopMatrix),
+            "coopmat2" | "coop2" => Some(Variant::CoopMatrix2),
             _ => None,
         }
     }
@@ -39,6 +50,7 @@ impl Variant {
             Variant::Portable => "portable",
             Variant::Subgroup => "subgroup",
             Variant::CoopMatrix => "coopmat",
+            Variant::CoopMatrix2 => "coopmat2",
         }
     }
 }
@@ -101,6 +113,17 @@ pub struct TileConfig {
 impl TileConfig {
     /// Invocations per workgroup (a 16 x 16 grid).
     pub const WG: u32 = 256;
+
+    /// Invocations per workgroup of the `coopmat2` forward kernel (4 subgroups of 32).
+    pub const WG_COOP2: u32 = 128;
+
+    /// Invocations per workgroup of this forward kernel.
+    pub fn wg(&self) -> u32 {
+        match self.variant {
+            Variant::CoopMatrix2 => Self::WG_COOP2,
+            _ => Self::WG,
+        }
+    }
 
     /// Picks the largest portable tiles whose workgroup memory fits `wg_mem` bytes, from
     /// 64 x 64 (DC 32) down to 16 x 16 (DC 4); then the largest V chunk that fits. The
@@ -207,6 +230,42 @@ impl TileConfig {
         })
     }
 
+    /// Tiles of the `coopmat2` variant (`shaders/common/tile_coop2.wgsl`: 64 rows per
+    /// workgroup, 16 per subgroup of 32, 64-key tiles), or `None` where it cannot run: head
+    /// dims that are not multiples of 16 or above 128 (the Q and O fragments live in
+    /// registers), subgroups that are not fixed at 32 (`sg_min == sg_max == 32`), or
+    /// workgroup memory under [`TileConfig::workgroup_bytes`].
+    pub fn choose_coop2(
+        d: usize,
+        dv: usize,
+        wg_mem: u32,
+        sg_min: u32,
+        sg_max: u32,
+    ) -> Option<Self> {
+        let ok = |x: usize| x.is_multiple_of(16) && (16..=128).contains(&x);
+        if !ok(d) || !ok(dv) || sg_min != 32 || sg_max != 32 {
+            return None;
+        }
+        let t = TileConfig {
+            variant: Variant::CoopMatrix2,
+            d: d as u32,
+            dv: dv as u32,
+            bq: 64,
+            bk: 64,
+            dc: 0,
+            vk: 0,
+            pad: 0,
+            sg_max,
+        };
+        (t.workgroup_bytes() <= wg_mem).then_some(t)
+    }
+
+    // coopmat2 per-subgroup scratch row strides: (SH floats, PH halves, FH halves), each a
+    // multiple of 16 bytes.
+    fn coop2_strides(&self) -> (u32, u32, u32) {
+        (self.bk + 4, self.bk + 8, 16 + 8)
+    }
+
     fn stage_vec4s(&self) -> u32 {
         ((self.bq + self.bk) * (self.dc / 4 + 1)).max(self.vk * self.dv / 4)
     }
@@ -228,6 +287,12 @@ impl TileConfig {
         // stat_a, stat_b, stat_c and red (16 per row); the atomic rescale_tile.
         let stats = (3 + 16) * 4 * self.bq + 4;
         match self.variant {
+            Variant::CoopMatrix2 => {
+                // s_scr (f32), p_scr and f_scr (f16): 16 rows per subgroup each.
+                let (sh, ph, fh) = self.coop2_strides();
+                let subgroups = Self::WG_COOP2 / self.sg_max.max(1);
+                subgroups * 16 * (4 * sh + 2 * ph + 2 * fh)
+            }
             Variant::CoopMatrix => {
                 let (qs, kvs, ps, pt) = self.coop_strides();
                 // vbad: one bit per key of the tile (non-finite V rows).
@@ -249,7 +314,7 @@ impl TileConfig {
         if storage == Storage::F16 {
             s += "enable f16;\n";
         }
-        if self.variant == Variant::CoopMatrix {
+        if matches!(self.variant, Variant::CoopMatrix | Variant::CoopMatrix2) {
             s += "enable wgpu_cooperative_matrix;\n";
         }
         s += "// generated by webattn::shader\n";
@@ -258,13 +323,32 @@ impl TileConfig {
             ("HEAD_DV", self.dv),
             ("BQ", self.bq),
             ("BK", self.bk),
-            ("WG", Self::WG),
+            ("WG", self.wg()),
             ("RA", self.bq / 16),
             ("RB", self.bk / 16),
             ("VC", (self.dv / 4).div_ceil(16)),
         ];
         for (name, v) in common {
             s += &format!("const {name}: u32 = {v}u;\n");
+        }
+        if self.variant == Variant::CoopMatrix2 {
+            let (sh, ph, fh) = self.coop2_strides();
+            let sg = self.sg_max;
+            let coop2 = [
+                ("SG", sg),
+                ("LPR", sg / 16),
+                ("KPL", self.bk / (sg / 16)),
+                ("DB", self.d / 16),
+                ("DVB", self.dv / 16),
+                ("NG", (self.dv / 16).div_ceil(4)),
+                ("SH", sh),
+                ("PH", ph),
+                ("FH", fh),
+            ];
+            for (name, v) in coop2 {
+                s += &format!("const {name}: u32 = {v}u;\n");
+            }
+            return s;
         }
         if self.variant == Variant::CoopMatrix {
             let (qs, kvs, ps, pt) = self.coop_strides();
@@ -306,6 +390,9 @@ pub(crate) mod snippets {
     pub const TILE: &str = include_str!("../shaders/common/tile.wgsl");
     pub const TILE_PORTABLE: &str = include_str!("../shaders/common/tile_portable.wgsl");
     pub const TILE_COOP: &str = include_str!("../shaders/common/tile_coop.wgsl");
+    pub const TILE_COOP2: &str = include_str!("../shaders/common/tile_coop2.wgsl");
+    /// q, k, v as scalar f16 arrays (coopLoad needs a scalar pointer): the `coopmat2` kernel.
+    pub const STORAGE_F16_SCALAR: &str = include_str!("../shaders/common/storage_f16_scalar.wgsl");
     pub const LANES_PLAIN: &str = include_str!("../shaders/common/lanes_plain.wgsl");
     pub const LANES_SUBGROUP: &str = include_str!("../shaders/common/lanes_subgroup.wgsl");
     pub const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");

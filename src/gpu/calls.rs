@@ -8,11 +8,45 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kinds::{AuxOut, KindSetup};
 use crate::pass::{forward, weights, PassId};
+use crate::shader::{TileConfig, Variant};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 use super::context::Context;
 use super::record::Dispatch;
+
+impl Context {
+    /// The forward kernel (the kind's WGSL) and its tiles for `attn` on tensors of `dtype`
+    /// with head dims `d`, `dv`: [`Context::forward_tiles`], except that a kind without
+    /// `coopmat2` hooks takes the cooperative-matrix kernel where that variant was chosen.
+    pub(crate) fn forward_kernel(
+        &self,
+        attn: &Attention,
+        dtype: DType,
+        d: usize,
+        dv: usize,
+    ) -> Result<(&'static str, TileConfig)> {
+        let kind = attn.kind();
+        let tiles = self.forward_tiles(dtype, d, dv)?;
+        if tiles.variant == Variant::CoopMatrix2 {
+            if let Some(k) = kind.forward_coop2() {
+                return Ok((k, tiles));
+            }
+        }
+        let tiles = match tiles.variant {
+            Variant::CoopMatrix2 => {
+                let mem = self.info().max_workgroup_storage;
+                TileConfig::choose_coop(d, dv, mem, self.info().subgroup_sizes.1)
+                    .unwrap_or(self.tile_config(d, dv)?.with_variant(Variant::Subgroup))
+            }
+            _ => tiles,
+        };
+        let kernel = kind
+            .shader(PassId::Forward)
+            .ok_or_else(|| Error::InvalidOption(format!("{} has no forward pass", kind.name())))?;
+        Ok((kernel, tiles))
+    }
+}
 
 /// A call's checked inputs.
 struct Call {
@@ -160,7 +194,7 @@ impl Context {
             setup,
             mut params,
         } = self.prepare(attn, q, k, v)?;
-        let tiles = self.forward_tiles(q.dtype(), s.head_dim, s.v_dim)?;
+        let (kernel, tiles) = self.forward_kernel(attn, q.dtype(), s.head_dim, s.v_dim)?;
         check_out("o", &out.o, &s.o(), q.dtype())?;
         let (aux, other, name) = match setup.aux {
             AuxOut::None => (None, out.lse.as_ref().or(out.rem.as_ref()), "none"),
@@ -191,9 +225,6 @@ impl Context {
         buffers[forward::O] = Some(out.o.buffer());
         buffers[forward::AUX] = aux.map(Tensor::buffer);
         buffers[forward::SINKS] = sinks.as_ref();
-        let kernel = attn.kind().shader(PassId::Forward).ok_or_else(|| {
-            Error::InvalidOption(format!("{} has no forward pass", attn.kind().name()))
-        })?;
         self.record_pass(
             encoder,
             Dispatch {

@@ -96,9 +96,16 @@ impl Context {
                 && p.ab_type == wgpu::CooperativeScalarType::F16
                 && p.cr_type == wgpu::CooperativeScalarType::F32
         });
-        let mut wanted =
-            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
-        if coop16 && options.variant.is_none_or(|v| v == Variant::CoopMatrix) {
+        // SUBGROUP_BARRIER: the coopmat2 kernel's subgroupBarrier() (Vulkan and Metal).
+        let mut wanted = wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::SUBGROUP_BARRIER
+            | wgpu::Features::TIMESTAMP_QUERY;
+        if coop16
+            && options
+                .variant
+                .is_none_or(|v| matches!(v, Variant::CoopMatrix | Variant::CoopMatrix2))
+        {
             wanted |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         }
         let required_features = af & wanted;
@@ -237,29 +244,46 @@ impl Context {
             && subgroup_ok
             && f16_storage == Storage::F16
             && df.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
-        let variant = match options.variant {
-            None if coop_ok => Variant::CoopMatrix,
-            None if subgroup_ok => Variant::Subgroup,
-            None | Some(Variant::Portable) => Variant::Portable,
-            Some(Variant::CoopMatrix) if coop_ok => Variant::CoopMatrix,
-            Some(Variant::Subgroup) if subgroup_ok => Variant::Subgroup,
-            Some(Variant::CoopMatrix) => {
-                return Err(Error::MissingFeature(format!(
+        // coopmat2 sizes its lanes' ownership for subgroups of exactly 32 invocations, and
+        // synchronises them with subgroupBarrier().
+        let coop2_ok = coop_ok
+            && sg_min == 32
+            && sg_max == 32
+            && df.contains(wgpu::Features::SUBGROUP_BARRIER);
+        let variant =
+            match options.variant {
+                None if coop2_ok => Variant::CoopMatrix2,
+                None if coop_ok => Variant::CoopMatrix,
+                None if subgroup_ok => Variant::Subgroup,
+                None | Some(Variant::Portable) => Variant::Portable,
+                Some(Variant::CoopMatrix) if coop_ok => Variant::CoopMatrix,
+                Some(Variant::Subgroup) if subgroup_ok => Variant::Subgroup,
+                Some(Variant::CoopMatrix2) if coop2_ok => Variant::CoopMatrix2,
+                Some(Variant::CoopMatrix2) => {
+                    return Err(Error::MissingFeature(format!(
+                    "the coopmat2 variant needs what the cooperative-matrix variant needs and a \
+                     fixed subgroup size of 32; this device has cooperative matrices: {}, \
+                     subgroups {sg_min}..{sg_max}",
+                    if coop_ok { "usable" } else if coop16 { "not usable" } else { "no" }
+                )))
+                }
+                Some(Variant::CoopMatrix) => {
+                    return Err(Error::MissingFeature(format!(
                     "the cooperative-matrix variant needs EXPERIMENTAL_COOPERATIVE_MATRIX with \
                      16x16x16 f16->f32 shapes, SHADER_F16 (f16 read as vec4<f16>) and SUBGROUP \
                      with subgroups of 16 to 256 invocations; this device has cooperative \
                      matrices: {}, subgroups {sg_min}..{sg_max}",
                     if coop16 { "yes" } else { "no" }
                 )))
-            }
-            Some(Variant::Subgroup) => {
-                return Err(Error::MissingFeature(format!(
+                }
+                Some(Variant::Subgroup) => {
+                    return Err(Error::MissingFeature(format!(
                     "the subgroup variant needs SUBGROUP with subgroups of 16 to 256 invocations; \
                      this device has subgroups: {}, sizes {sg_min}..{sg_max}",
                     df.contains(wgpu::Features::SUBGROUP)
                 )))
-            }
-        };
+                }
+            };
         let info = DeviceInfo {
             name: ai.name.clone(),
             backend: format!("{:?}", ai.backend),
@@ -363,10 +387,23 @@ impl Context {
     /// tiles fit the workgroup memory; f32 tensors keep f32 arithmetic (its 1e-5 tolerance
     /// rules out f16 tensor-core inputs) and take the subgroup variant there, as do other head
     /// dims. The subgroup variant applies everywhere the device allows it.
+    ///
+    /// The `coopmat2` variant applies to f16 tensors with head dims that are multiples of 16
+    /// up to 128; other f16 head dims take the cooperative-matrix tiles where they fit, then
+    /// the subgroup ones. A kind without `coopmat2` hooks takes the cooperative-matrix tiles
+    /// ([`Context::forward_kernel`]).
     pub fn forward_tiles(&self, dtype: DType, d: usize, dv: usize) -> Result<TileConfig> {
         let v = self.info.variant;
-        if v == Variant::CoopMatrix && self.storage(dtype) == Storage::F16 {
-            let sg_max = self.info.subgroup_sizes.1;
+        let (sg_min, sg_max) = self.info.subgroup_sizes;
+        if v == Variant::CoopMatrix2 && self.storage(dtype) == Storage::F16 {
+            let mem = self.info.max_workgroup_storage;
+            if let Some(t) = TileConfig::choose_coop2(d, dv, mem, sg_min, sg_max) {
+                return Ok(t);
+            }
+        }
+        if matches!(v, Variant::CoopMatrix | Variant::CoopMatrix2)
+            && self.storage(dtype) == Storage::F16
+        {
             if let Some(t) = TileConfig::choose_coop(d, dv, self.info.max_workgroup_storage, sg_max)
             {
                 return Ok(t);
@@ -375,7 +412,9 @@ impl Context {
         let t = self.tile_config(d, dv)?;
         Ok(match v {
             // A device that runs the cooperative-matrix variant runs the subgroup one too.
-            Variant::CoopMatrix | Variant::Subgroup => t.with_variant(Variant::Subgroup),
+            Variant::CoopMatrix | Variant::CoopMatrix2 | Variant::Subgroup => {
+                t.with_variant(Variant::Subgroup)
+            }
             Variant::Portable => t,
         })
     }

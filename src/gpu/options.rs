@@ -69,7 +69,7 @@ impl ContextOptions {
             None => None,
             Some(v) => Some(Variant::parse(&v).ok_or_else(|| {
                 Error::InvalidOption(format!(
-                    "WEBATTN_VARIANT={v}: not one of portable, subgroup, coopmat"
+                    "WEBATTN_VARIANT={v}: not one of portable, subgroup, coopmat, coopmat2"
                 ))
             })?),
         };
@@ -156,10 +156,15 @@ impl std::fmt::Display for DeviceInfo {
             f,
             "kernel variant:     {:?} (softmax, sigmoid, stick-breaking){}",
             self.variant,
-            if self.variant == Variant::CoopMatrix {
-                "; f16 tensors with D, Dv multiples of 16 only, Subgroup otherwise"
-            } else {
-                ""
+            match self.variant {
+                Variant::CoopMatrix => {
+                    "; f16 tensors with D, Dv multiples of 16 only, Subgroup otherwise"
+                }
+                Variant::CoopMatrix2 => {
+                    "; f16 tensors with D, Dv multiples of 16 up to 128 only, CoopMatrix or \
+                     Subgroup otherwise"
+                }
+                _ => "",
             }
         )?;
         writeln!(f, "timestamp queries:  {}", self.timestamp_query)?;

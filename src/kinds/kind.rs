@@ -50,6 +50,12 @@ pub trait AttentionKind: fmt::Debug + Send + Sync + 'static {
     /// The kind's WGSL kernel of `pass` (`shaders/<kind>/<pass>.wgsl`), or `None` if the kind
     /// has no such pass.
     fn shader(&self, pass: PassId) -> Option<&'static str>;
+    /// The kind's hooks for the `coopmat2` forward kernel (`shaders/<kind>/forward_coop2.wgsl`,
+    /// assembled after `shaders/common/tile_coop2.wgsl`), or `None`: on a device that runs that
+    /// variant, the kind then takes the `coopmat` forward kernel.
+    fn forward_coop2(&self) -> Option<&'static str> {
+        None
+    }
     /// Checks the options against `shape` and returns the kernel parameters.
     fn setup(&self, shape: &Shape) -> Result<KindSetup>;
     /// The reference: dense weights and per-row output, following SPEC.md literally, computed

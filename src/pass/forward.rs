@@ -1,6 +1,8 @@
 //! The forward pass: the tiled flash-attention kernel of every kind (o, plus lse or rem).
 //! Shared WGSL: the storage snippets, `common/params.wgsl`, `common/tile.wgsl`, a lanes snippet
-//! and a phases snippet per variant; then `shaders/<kind>/forward.wgsl`.
+//! and a phases snippet per variant; then `shaders/<kind>/forward.wgsl`. The `coopmat2` variant
+//! instead assembles `common/tile_coop2.wgsl` (the loop and entry point) and the kind's hooks,
+//! `shaders/<kind>/forward_coop2.wgsl` ([`crate::kinds::kind::AttentionKind::forward_coop2`]).
 
 use super::{tensor_extent, Extent, Pass, PassId};
 use crate::contract::{Binding, Elem};
@@ -35,6 +37,20 @@ pub(crate) static PASS: Pass = Pass {
             Variant::Portable => (snippets::LANES_PLAIN, snippets::TILE_PORTABLE),
             Variant::Subgroup => (snippets::LANES_SUBGROUP, snippets::TILE_PORTABLE),
             Variant::CoopMatrix => (snippets::LANES_SUBGROUP, snippets::TILE_COOP),
+            Variant::CoopMatrix2 => {
+                // Its own loop and entry point (the kind's file holds hooks only); f16 inputs
+                // read as scalars.
+                let load = match st {
+                    Storage::F16 => snippets::STORAGE_F16_SCALAR,
+                    _ => snippets::load(st),
+                };
+                return vec![
+                    load,
+                    snippets::PARAMS,
+                    snippets::store(st),
+                    snippets::TILE_COOP2,
+                ];
+            }
         };
         vec![
             snippets::load(st),

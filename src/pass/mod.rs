@@ -9,7 +9,7 @@
 
 use crate::contract::{self, Access, Binding, Elem, Params};
 use crate::dtype::DType;
-use crate::shader::{Storage, TileConfig};
+use crate::shader::{Storage, TileConfig, Variant};
 use crate::shape::Shape;
 
 pub(crate) mod decode;
@@ -113,12 +113,16 @@ pub(crate) fn tensor_extent(
 }
 
 /// The generated declarations of a pass: the contract's struct and flags, then one
-/// `@group(0) @binding(i)` per binding of the pass, element types per storage.
-fn declarations(pass: PassId, storage: Storage) -> String {
+/// `@group(0) @binding(i)` per binding of the pass, element types per storage. The `coopmat2`
+/// forward kernel reads its f16 input tensors as scalars (`array<f16>`: its cooperative-matrix
+/// loads take them straight from storage, and need a pointer to a scalar).
+fn declarations(pass: PassId, storage: Storage, variant: Variant) -> String {
     let mut s = Params::wgsl();
     s += &contract::flags_wgsl();
+    let scalar_inputs = variant == Variant::CoopMatrix2 && storage == Storage::F16;
     for (i, b) in pass.pass().bindings.iter().enumerate() {
         let elem = match (b.elem, storage) {
+            (Elem::Tensor, Storage::F16) if scalar_inputs && b.access == Access::Read => "f16",
             (Elem::Tensor, Storage::F32) => "vec4<f32>",
             (Elem::Tensor, Storage::F16) => "vec4<f16>",
             (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
@@ -147,7 +151,7 @@ fn declarations(pass: PassId, storage: Storage) -> String {
 /// `pass`) after the pass's generated declarations and shared snippets.
 pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
     let mut s = (pass.pass().header)(tiles, storage);
-    s += &declarations(pass, storage);
+    s += &declarations(pass, storage, tiles.variant);
     for snippet in (pass.pass().snippets)(tiles, storage) {
         s.push_str(snippet);
     }

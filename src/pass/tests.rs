@@ -203,12 +203,76 @@ fn coop_shaders_validate_and_translate_to_spirv() {
     }
 }
 
+/// The `coopmat2` kernels (each kind's hooks after common/tile_coop2.wgsl; f16 inputs read
+/// as scalars; f32 and f16 outputs) validate with naga and translate to SPIR-V, for every
+/// head-dim pair the chooser accepts; the chooser refuses what the kernel cannot run. As for
+/// `coopmat`, no MSL or HLSL: naga has no 16x16 cooperative matrices there.
+#[test]
+fn coop2_shaders_validate_and_translate_to_spirv() {
+    let coop2: Vec<(&str, &str)> = registry()
+        .iter()
+        .filter_map(|e| (e.default)().kind().forward_coop2().map(|k| (e.name, k)))
+        .collect();
+    assert_eq!(
+        coop2.len(),
+        3,
+        "softmax, sigmoid and stick-breaking have coopmat2 hooks"
+    );
+    let mut count = 0;
+    for &(d, dv) in &[
+        (16, 16),
+        (32, 32),
+        (64, 64),
+        (80, 80),
+        (96, 96),
+        (128, 128),
+        (64, 128),
+        (128, 64),
+        (112, 48),
+    ] {
+        let tiles = TileConfig::choose_coop2(d, dv, 49152, 32, 32).expect("coop2 tiles");
+        assert_eq!(tiles.wg(), 128);
+        assert!(
+            tiles.workgroup_bytes() <= 32768,
+            "{}",
+            tiles.workgroup_bytes()
+        );
+        for &(kind, kernel) in &coop2 {
+            // The out snippet follows the storage: F16 (f16 o). F32 o is never paired with
+            // this variant by the host, but the kernel must not depend on it.
+            let src = source(PassId::Forward, kernel, Storage::F16, &tiles);
+            assert!(src.contains("var<storage, read> k: array<f16>;"), "{kind}");
+            assert!(
+                !src.contains("workgroupBarrier("),
+                "{kind}: no workgroup barrier"
+            );
+            let label = format!("coop2 {kind} D={d} Dv={dv}");
+            let words = spirv_of(&src, &label);
+            if let Ok(dir) = std::env::var("WEBATTN_DUMP_SPIRV") {
+                let name = format!("{dir}/coop2_{kind}_{d}_{dv}.spv");
+                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                std::fs::write(name, bytes).expect("dump");
+            }
+            count += 1;
+        }
+    }
+    assert_eq!(count, 27);
+    assert!(TileConfig::choose_coop2(256, 256, 49152, 32, 32).is_none());
+    assert!(TileConfig::choose_coop2(72, 72, 49152, 32, 32).is_none());
+    assert!(TileConfig::choose_coop2(64, 64, 49152, 16, 32).is_none());
+    assert!(TileConfig::choose_coop2(64, 64, 49152, 32, 64).is_none());
+    assert!(TileConfig::choose_coop2(64, 64, 16384, 32, 32).is_none());
+    assert_eq!(Variant::parse("coopmat2"), Some(Variant::CoopMatrix2));
+    assert_eq!(Variant::CoopMatrix2.name(), "coopmat2");
+}
+
 fn spirv_of(src: &str, label: &str) -> Vec<u32> {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
     let caps = naga::valid::Capabilities::SHADER_FLOAT16
         | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
         | naga::valid::Capabilities::SUBGROUP
+        | naga::valid::Capabilities::SUBGROUP_BARRIER
         | naga::valid::Capabilities::COOPERATIVE_MATRIX;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .subgroup_stages(naga::valid::ShaderStages::COMPUTE)

@@ -82,7 +82,7 @@ struct DeviceArgs {
     /// Adapter: auto, software, vulkan, metal, dx12, gl, webgpu [default: $WEBATTN_ADAPTER or auto]
     #[arg(long, value_name = "NAME", value_parser = parse_adapter)]
     adapter: Option<AdapterChoice>,
-    /// Kernel variant: portable, subgroup, coopmat [default: $WEBATTN_VARIANT or the fastest]
+    /// Kernel variant: portable, subgroup, coopmat, coopmat2 [default: $WEBATTN_VARIANT or the fastest]
     #[arg(long, value_name = "NAME", value_parser = parse_variant)]
     variant: Option<Variant>,
     /// Plan tiles for at most this much workgroup memory (tuning, tests)
@@ -283,7 +283,7 @@ fn parse_adapter(s: &str) -> Result<AdapterChoice, String> {
 }
 
 fn parse_variant(s: &str) -> Result<Variant, String> {
-    Variant::parse(s).ok_or_else(|| "not one of portable, subgroup, coopmat".into())
+    Variant::parse(s).ok_or_else(|| "not one of portable, subgroup, coopmat, coopmat2".into())
 }
 
 fn parse_shape(s: &str) -> Result<ShapeArg, String> {

@@ -119,6 +119,10 @@ impl AttentionKind for SigmoidOptions {
         })
     }
 
+    fn forward_coop2(&self) -> Option<&'static str> {
+        Some(include_str!("../../../shaders/sigmoid/forward_coop2.wgsl"))
+    }
+
     fn setup(&self, s: &Shape) -> Result<KindSetup> {
         let mut flags = if self.causal { FLAG_CAUSAL } else { 0 };
         if self.normalize {

@@ -46,6 +46,10 @@ impl AttentionKind for SoftmaxOptions {
         })
     }
 
+    fn forward_coop2(&self) -> Option<&'static str> {
+        Some(include_str!("../../../shaders/softmax/forward_coop2.wgsl"))
+    }
+
     fn setup(&self, s: &Shape) -> Result<KindSetup> {
         let mut flags = if self.causal { FLAG_CAUSAL } else { 0 };
         if let Some(sk) = &self.sinks {

@@ -59,6 +59,12 @@ impl AttentionKind for StickBreakingOptions {
         })
     }
 
+    fn forward_coop2(&self) -> Option<&'static str> {
+        Some(include_str!(
+            "../../../shaders/stick_breaking/forward_coop2.wgsl"
+        ))
+    }
+
     fn setup(&self, _s: &Shape) -> Result<KindSetup> {
         let mut flags = FLAG_CAUSAL;
         if self.remainder == Remainder::ToCurrent {
