@@ -245,14 +245,15 @@ impl Context {
             && f16_storage == Storage::F16
             && df.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         // coopmat2 sizes its lanes' ownership for subgroups of exactly 32 invocations, and
-        // synchronises them with subgroupBarrier().
+        // synchronises them with subgroupBarrier(). It is never the automatic choice: on the
+        // H100 it measured about 2x slower than coopmat (docs/perf.md, change 13), so it runs
+        // only when forced (`--variant coopmat2`, WEBATTN_VARIANT=coopmat2).
         let coop2_ok = coop_ok
             && sg_min == 32
             && sg_max == 32
             && df.contains(wgpu::Features::SUBGROUP_BARRIER);
         let variant =
             match options.variant {
-                None if coop2_ok => Variant::CoopMatrix2,
                 None if coop_ok => Variant::CoopMatrix,
                 None if subgroup_ok => Variant::Subgroup,
                 None | Some(Variant::Portable) => Variant::Portable,
