@@ -49,6 +49,8 @@ impl Model {
     }
 
     /// [`Model::load`] from a parsed config and weights.
+    // On wasm, wgpu's objects are neither Send nor Sync (one thread); the Arc only shares.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn from_parts(
         ctx: Arc<Context>,
         config: Config,

@@ -53,7 +53,11 @@ struct Fixture {
 }
 
 fn fixture(kind: &str, seed: u64) -> Fixture {
-    let json = random_config(kind, true).unwrap();
+    fixture_sized(kind, seed, true)
+}
+
+fn fixture_sized(kind: &str, seed: u64, small: bool) -> Fixture {
+    let json = random_config(kind, small).unwrap();
     let config = Config::from_json(&json).unwrap();
     let bytes = random_weights(&config, seed).unwrap();
     let weights = HostWeights::parse(&config, &bytes).unwrap();
@@ -70,8 +74,12 @@ fn fixture(kind: &str, seed: u64) -> Fixture {
 /// Batch 2, prompts of 7 and 12 bytes: logits after prefill, then after 6 decode steps with
 /// random tokens, against the reference of each sequence.
 fn prefill_and_decode(kind: &str, dtype: DType) {
+    prefill_and_decode_sized(kind, dtype, true)
+}
+
+fn prefill_and_decode_sized(kind: &str, dtype: DType, small: bool) {
     let seed = fresh_seed(&format!("lm {kind} {dtype:?}"));
-    let f = fixture(kind, seed);
+    let f = fixture_sized(kind, seed, small);
     let ctx = context();
     let model = Model::load(ctx, &f.json, &f.bytes, dtype).unwrap();
     assert_eq!(model.config().n_layer, f.config.n_layer);
@@ -146,6 +154,15 @@ fn f32_logits_match_the_reference() {
 fn f16_logits_match_the_reference() {
     for k in KINDS {
         prefill_and_decode(k, DType::F16);
+    }
+}
+
+/// docs/lm.md's sizes (6 layers, width 256, heads of 64), both precisions.
+#[test]
+fn shipped_sizes_match_the_reference() {
+    for k in ["sb-nope", "softmax-rope"] {
+        prefill_and_decode_sized(k, DType::F32, false);
+        prefill_and_decode_sized(k, DType::F16, false);
     }
 }
 
