@@ -4,7 +4,7 @@
 
 use super::error::{LmError, LmResult};
 use super::kernels::{grid_1d, grid_rows, record, Kernel, LmParams, Op};
-use super::runner::Model;
+use super::model::Model;
 use crate::attention::Output;
 use crate::dtype::DType;
 use crate::gpu::{Context, DecodeOutput, KvCache};

@@ -3,7 +3,7 @@
 
 use super::error::{LmError, LmResult};
 use super::graph::{Graph, InspectBufs};
-use super::runner::Model;
+use super::model::Model;
 use crate::dtype::DType;
 use crate::gpu::KvCache;
 use crate::kinds::AuxOut;
