@@ -15,6 +15,7 @@ step "cargo fmt --check";  cargo fmt --all -- --check
 step "cargo clippy";       cargo clippy --all-targets --features cli -- -D warnings
 step "cargo clippy (wasm32 bindings)"
 cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet --lib --target wasm32-unknown-unknown --features lm -- -D warnings
 step "cross checks: Metal (aarch64-apple-darwin), DX12 (x86_64-pc-windows-msvc), WebGPU (wasm32)"
 cargo check --quiet --lib --target aarch64-apple-darwin
 cargo check --quiet --lib --target x86_64-pc-windows-msvc

@@ -41,6 +41,8 @@ mod dtype;
 mod error;
 mod gpu;
 pub mod kinds;
+#[cfg(feature = "lm")]
+pub mod lm;
 pub mod pass;
 pub mod reference;
 pub mod shader;

@@ -1,11 +1,14 @@
 //! The command-line program end to end (`cargo test --features cli --test cli`): `run` against
 //! the f64 reference, its output-file rules, dtypes and input checks; argument errors; `check`,
-//! `info` and `bench --cpu`; decoding (`run --lengths`, `bench --decode`) in `cli/decode.rs`.
+//! `info` and `bench --cpu`; decoding (`run --lengths`, `bench --decode`) in `cli/decode.rs`;
+//! the language-model commands (`generate`) in `cli/lm.rs`.
 //! (Over 500 lines on purpose: one test per CLI rule of issues 8 and 9, each spelled out with
 //! its files; decoding lives in `cli/decode.rs`.)
 
 #[path = "cli/decode.rs"]
 mod decode;
+#[path = "cli/lm.rs"]
+mod lm;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -336,3 +336,15 @@ fn head_dims_outside_the_supported_set_are_refused() {
         Err(Error::TensorTooLarge { .. })
     ));
 }
+
+/// The language-model runner's kernels (`shaders/lm/`), in both precisions, validate with
+/// naga and translate to SPIR-V, MSL and HLSL.
+#[cfg(feature = "lm")]
+#[test]
+fn lm_kernels_validate_and_translate() {
+    let all = crate::lm::kernels::all_sources();
+    assert_eq!(all.len(), 12);
+    for (label, src) in all {
+        translate_all(&src, &label);
+    }
+}

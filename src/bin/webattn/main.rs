@@ -12,6 +12,9 @@
 //! webattn bench --decode [--shapes BxHqxHkvxTkxD,...] [--q-len N] [--kind KIND|all]
 //!               [--dtype f32|f16|all] [--reps N] [--json PATH]
 //! webattn bench --cpu --decode [--shapes BxHqxHkvxTkxD] [--q-len N] [--kind KIND|all] [--steps N]
+//! webattn generate --model models/NAME --prompt TEXT [-n N] [--temperature T] [--top-k K]
+//!                  [--seed S] [--batch B] [--dtype f32|f16] [--capacity N]
+//! webattn generate --model models/NAME --bench [--json PATH]   tokens/s, batch 1 and 8
 //! ```
 //!
 //! Every subcommand takes `--adapter`, `--variant` (they override `WEBATTN_ADAPTER` and
@@ -24,12 +27,14 @@
 //! and special files (`/dev/null`), replaces regular files atomically and keeps their
 //! permissions. It keeps the input's storage type (f32 or f16 kernels; bf16 runs in f32).
 //! Files: `run.rs`, `output.rs` (safe writing), `options.rs` (attention options), `check.rs`,
-//! `bench.rs`, `bench_decode.rs` (`bench --decode`), `info.rs`, `about.rs` (long help texts).
+//! `bench.rs`, `bench_decode.rs` (`bench --decode`), `info.rs`, `about.rs` (long help texts),
+//! `generate.rs` (the language-model runner, docs/lm.md).
 
 mod about;
 mod bench;
 mod bench_decode;
 mod check;
+mod generate;
 mod info;
 mod options;
 mod output;
@@ -38,6 +43,7 @@ mod run;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser;
 use clap::{ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use webattn::kinds::{self, KindEntry};
 use webattn::{AdapterChoice, Context, ContextOptions, DType, Variant};
@@ -73,6 +79,72 @@ enum Cmd {
     /// cost of recording (--cpu).
     #[command(long_about = about::BENCH_ABOUT)]
     Bench(Box<BenchArgs>),
+    /// Generate text with a tiny byte-level model (docs/lm.md), or time it (--bench).
+    Generate(Box<GenerateArgs>),
+    /// Write a model with random weights (tests).
+    #[command(hide = true)]
+    LmRandomModel(RandomModelArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// The model's folder (config.json, model.safetensors)
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The prompt (bytes of its UTF-8 text)
+    #[arg(long, default_value = "And God said")]
+    prompt: String,
+    /// Tokens (bytes) to generate per sequence
+    #[arg(short = 'n', long = "tokens", default_value_t = 200)]
+    tokens: usize,
+    /// Sampling temperature (0: greedy)
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Sample from the K most likely bytes only (0: all)
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    top_k: usize,
+    /// Sampling seed [default: a fresh one, printed]
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Sequences decoded together (each from the prompt; sequence 0 streams)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256).map(|x| x as usize))]
+    batch: usize,
+    /// Precision of weights, KV caches and attention
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: DTypeArg,
+    /// KV-cache slots per sequence [default: prompt + tokens + 1]
+    #[arg(long, value_name = "N")]
+    capacity: Option<usize>,
+    /// Time a prefill and decode steps at batch 1 and 8 instead of generating
+    #[arg(long)]
+    bench: bool,
+    /// --bench: prompt bytes
+    #[arg(long, default_value_t = 512, requires = "bench", value_parser = clap::value_parser!(u32).range(1..=65536).map(|x| x as usize))]
+    bench_prompt: usize,
+    /// --bench: decode steps
+    #[arg(long, default_value_t = 256, requires = "bench", value_parser = clap::value_parser!(u32).range(1..=65536).map(|x| x as usize))]
+    bench_steps: usize,
+    /// --bench: also write the rows as JSON to PATH
+    #[arg(long, value_name = "PATH", requires = "bench")]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
+struct RandomModelArgs {
+    /// Output folder
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// sb-nope, softmax-rope or sigmoid-rope
+    #[arg(long, default_value = "sb-nope")]
+    kind: String,
+    /// A 2-layer model of width 64 instead of docs/lm.md's sizes
+    #[arg(long)]
+    small: bool,
+    /// Weights seed
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 /// Device selection, shared by every subcommand.
@@ -361,6 +433,8 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run::run(a).map(|()| true),
         Cmd::Check(a) => check::check(a),
         Cmd::Bench(a) => bench::bench(a).map(|()| true),
+        Cmd::Generate(a) => generate::generate(a).map(|()| true),
+        Cmd::LmRandomModel(a) => generate::random_model(a).map(|()| true),
     };
     match r {
         Ok(true) => ExitCode::SUCCESS,
