@@ -79,7 +79,8 @@ impl Storage {
 /// Tile sizes of the forward kernels, chosen per head dim and device (see
 /// [`TileConfig::choose`] and [`TileConfig::choose_coop`]). The weights kernels use `WG` rows
 /// per workgroup. The decode kernels read `d`, `dv`, `bq` (query rows per workgroup), `bk`
-/// (keys per tile) and `dc` (lanes per key) as [`TileConfig::decode`] documents.
+/// (keys per tile) and `dc` (lanes per key) as [`TileConfig::decode`] documents; the subgroup
+/// decode kernel also `vk`, `pad` and `sg_max` ([`TileConfig::decode_subgroup`]).
 ///
 /// They are generated WGSL `const`s, not pipeline-overridable constants: WGSL `override`
 /// values cannot size the private register arrays the kernels are built on, so each tile
@@ -398,6 +399,7 @@ pub(crate) mod snippets {
     pub const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");
     pub const DECODE: &str = include_str!("../shaders/common/decode.wgsl");
     pub const DECODE_PARTIAL: &str = include_str!("../shaders/common/decode_partial.wgsl");
+    pub const DECODE_PARTIAL_SG: &str = include_str!("../shaders/common/decode_partial_sg.wgsl");
     pub const DECODE_MERGE: &str = include_str!("../shaders/common/decode_merge.wgsl");
 
     /// The load functions of q, k, v for a storage type.

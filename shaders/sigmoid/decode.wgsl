@@ -5,20 +5,12 @@
 // Tile shape and ownership: the partial kernel's (DQ rows x DK keys per tile; pair slots
 // pz/pok per invocation). Each pair slot keeps its own running share of w_s in wpart; kind_end
 // sums them per row. Statistic written: (w_s, 0, 0, 0).
-// The bias: params.bias, or with FLAG_BIAS_LOG_KEYS -ln(Tk_b) of the row's own sequence
-// (SPEC.md section 2: "minus log of the key count" is per sequence).
+// The bias: sigmoid_bias (sigmoid/merge.wgsl, shared with the subgroup kernel's hook).
 // Invariants: no running max, no rescaling (row_f stays 1); masked pairs weigh exactly 0.
 
 const KIND_NEAREST_FIRST: bool = false;
 
 var<private> wpart: array<f32, NPAIR>;
-
-fn sigmoid_bias(seq: Seq) -> f32 {
-    if (has_flag(FLAG_BIAS_LOG_KEYS)) {
-        return -log(f32(max(seq.tk, 1u)));
-    }
-    return params.bias;
-}
 
 fn kind_begin(t: DTile) {
     for (var s = 0u; s < NPAIR; s++) {

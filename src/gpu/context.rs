@@ -285,6 +285,19 @@ impl Context {
                 )))
                 }
             };
+        // The subgroup decode partial kernel bakes the subgroup size into its tiles, so it
+        // needs a fixed one; it takes any power of two from 4 (lavapipe has 8) to 128. Forcing
+        // the portable variant forces the portable decode kernel too.
+        let decode_variant = if options.variant != Some(Variant::Portable)
+            && df.contains(wgpu::Features::SUBGROUP)
+            && sg_min == sg_max
+            && sg_max.is_power_of_two()
+            && (4..=128).contains(&sg_max)
+        {
+            Variant::Subgroup
+        } else {
+            Variant::Portable
+        };
         let info = DeviceInfo {
             name: ai.name.clone(),
             backend: format!("{:?}", ai.backend),
@@ -297,6 +310,7 @@ impl Context {
             subgroup_sizes: (ai.subgroup_min_size, ai.subgroup_max_size),
             cooperative_matrix,
             variant,
+            decode_variant,
             f16_storage,
             timestamp_query: df.contains(wgpu::Features::TIMESTAMP_QUERY),
             max_storage_binding: binding_cap.map_or(lim.max_storage_buffer_binding_size, |c| {

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::kinds::AuxOut;
 use crate::pass::decode::{self as dp, chunk_count, SplitPlan};
 use crate::pass::PassId;
-use crate::shader::TileConfig;
+use crate::shader::{TileConfig, Variant};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -85,7 +85,10 @@ impl Context {
     }
 
     /// Tiles of the decode kernels for head dims `d`, `dv` and `rows` = (Hq / Hkv) * Tq query
-    /// rows per kv head and a cache of `dtype` on this device (see [`TileConfig::decode`]).
+    /// rows per kv head and a cache of `dtype` on this device: the subgroup partial kernel's
+    /// ([`TileConfig::decode_subgroup`]) where [`crate::DeviceInfo::decode_variant`] is
+    /// [`crate::Variant::Subgroup`] and they fit, else the portable ones
+    /// ([`TileConfig::decode`]).
     pub fn decode_tiles(
         &self,
         d: usize,
@@ -93,7 +96,14 @@ impl Context {
         rows: usize,
         dtype: DType,
     ) -> Result<TileConfig> {
-        TileConfig::decode(d, dv, rows, dtype, self.info.max_workgroup_storage)
+        let mem = self.info.max_workgroup_storage;
+        if self.info.decode_variant == Variant::Subgroup {
+            let sg = self.info.subgroup_sizes.1;
+            if let Some(t) = TileConfig::decode_subgroup(d, dv, rows, dtype, mem, sg) {
+                return Ok(t);
+            }
+        }
+        TileConfig::decode(d, dv, rows, dtype, mem)
     }
 
     /// The split plan [`Context::alloc_decode_output`] picks for `q_heads` query heads and
@@ -240,9 +250,20 @@ impl Context {
                 ))
             })
         };
-        let (k_partial, k_merge) = (kernel(PassId::DecodePartial)?, kernel(PassId::DecodeMerge)?);
+        let (mut k_partial, k_merge) =
+            (kernel(PassId::DecodePartial)?, kernel(PassId::DecodeMerge)?);
         let rows = s.group() * s.q_len;
-        let tiles = self.decode_tiles(s.head_dim, s.v_dim, rows, cache.dtype())?;
+        let mut tiles = self.decode_tiles(s.head_dim, s.v_dim, rows, cache.dtype())?;
+        if tiles.variant == Variant::Subgroup {
+            match attn.kind().decode_subgroup() {
+                Some(k) => k_partial = k,
+                // A kind without subgroup hooks: the portable kernel (same chunk rule).
+                None => {
+                    let mem = self.info.max_workgroup_storage;
+                    tiles = TileConfig::decode(s.head_dim, s.v_dim, rows, cache.dtype(), mem)?;
+                }
+            }
+        }
         let (aux, other, name) = match setup.aux {
             AuxOut::None => (None, out.out.lse.as_ref().or(out.out.rem.as_ref()), "none"),
             AuxOut::Lse => (out.out.lse.as_ref(), out.out.rem.as_ref(), "lse"),

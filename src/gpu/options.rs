@@ -113,6 +113,11 @@ pub struct DeviceInfo {
     /// The fastest forward-kernel variant this context uses where it applies (see
     /// [`Context::forward_tiles`]); calls it does not apply to take the portable variant.
     pub variant: Variant,
+    /// The split-KV decode partial kernel's variant: [`Variant::Subgroup`]
+    /// (`shaders/common/decode_partial_sg.wgsl`) where the device has `SUBGROUP` with one fixed
+    /// subgroup size (smallest == largest, a power of two from 4 to 128) and no variant is
+    /// forced to portable; [`Variant::Portable`] otherwise.
+    pub decode_variant: Variant,
     /// How f16 tensors are read: `F16` (shader-f16) or `F16Packed` (core WebGPU).
     pub f16_storage: Storage,
     /// `TIMESTAMP_QUERY` is enabled on the device.
@@ -167,6 +172,7 @@ impl std::fmt::Display for DeviceInfo {
                 _ => "",
             }
         )?;
+        writeln!(f, "decode kernel:      {:?}", self.decode_variant)?;
         writeln!(f, "timestamp queries:  {}", self.timestamp_query)?;
         writeln!(f, "max storage binding {} bytes", self.max_storage_binding)?;
         writeln!(f, "max buffer          {} bytes", self.max_buffer)?;

@@ -56,6 +56,13 @@ pub trait AttentionKind: fmt::Debug + Send + Sync + 'static {
     fn forward_coop2(&self) -> Option<&'static str> {
         None
     }
+    /// The kind's kernel of the subgroup decode partial pass: its hook
+    /// `shaders/<kind>/decode_sg.wgsl` then its `merge.wgsl`, assembled after
+    /// `shaders/common/decode_partial_sg.wgsl`; or `None`: the kind's decoding then always takes
+    /// the portable partial kernel ([`AttentionKind::shader`] of [`PassId::DecodePartial`]).
+    fn decode_subgroup(&self) -> Option<&'static str> {
+        None
+    }
     /// Checks the options against `shape` and returns the kernel parameters.
     fn setup(&self, shape: &Shape) -> Result<KindSetup>;
     /// The reference: dense weights and per-row output, following SPEC.md literally, computed

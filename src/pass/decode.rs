@@ -20,6 +20,12 @@
 //!   writes empty rows from chunk 0.
 //! - merge: (query rows x column blocks, kv units); a workgroup returns at once when its
 //!   sequence has at most one chunk. The host skips the pass when no sequence has two.
+//!
+//! Two partial kernels compute the same partials: the subgroup one
+//! (`common/decode_partial_sg.wgsl` with the kind's `decode_sg.wgsl`; [`TileConfig::decode_subgroup`]),
+//! with no workgroup barrier in its key loop, where the device has subgroups of one fixed size,
+//! and the portable one (`common/decode_partial.wgsl`) everywhere else. Both use the same key
+//! tile DK for the chunk rule, so the plan and the merge do not depend on the variant.
 
 use super::{tensor_extent, Extent, Pass, PassId};
 use crate::contract::{Binding, Elem};
@@ -65,9 +71,12 @@ pub(crate) static PARTIAL: Pass = Pass {
     id: PassId::DecodePartial,
     bindings: &BINDINGS,
     header,
-    snippets: |_t: &TileConfig, st: Storage| {
+    snippets: |t: &TileConfig, st: Storage| {
         let mut s = common(st);
-        s.push(snippets::DECODE_PARTIAL);
+        s.push(match t.variant {
+            Variant::Subgroup => snippets::DECODE_PARTIAL_SG,
+            _ => snippets::DECODE_PARTIAL,
+        });
         s
     },
     rows_per_workgroup: |t| t.bq,
@@ -180,7 +189,72 @@ impl TileConfig {
             sg_max: 0,
         })
     }
+
+    /// Tiles of the subgroup decode partial kernel (`common/decode_partial_sg.wgsl`) for
+    /// subgroups of exactly `sg` lanes (a power of two, 4 to 128), or `None` where it cannot
+    /// run (other subgroup sizes; the portable tiles do not fit `wg_mem`). The fields mean:
+    /// `bq` = DQ, rows per workgroup (a power of two, at most 16, as many as `rows` needs while
+    /// q and o take at most 32 vec4 registers per lane); `bk` = DK, the portable kernel's key
+    /// tile (the chunk rule is the same for both kernels); `dc` = KL, lanes per key (a power of
+    /// two, at most 16 and `sg`, about half of D / 4 so that each lane reads about two vec4s
+    /// of each key's row); `vk` = NKS, keys per group and step (16 / DQ, 1 to 4); `pad` = RC,
+    /// rows per combine round (as many as fit 16 KiB); `sg_max` = SG.
+    pub fn decode_subgroup(
+        d: usize,
+        dv: usize,
+        rows: usize,
+        dtype: DType,
+        wg_mem: u32,
+        sg: u32,
+    ) -> Option<Self> {
+        let base = Self::decode(d, dv, rows, dtype, wg_mem).ok()?;
+        if !sg.is_power_of_two() || !(4..=128).contains(&sg) {
+            return None;
+        }
+        let (d4, dv4) = (base.d / 4, base.dv / 4);
+        let half = (d4.max(dv4) / 2).max(1);
+        let kl = (1u32 << (31 - half.leading_zeros())).min(16).min(sg);
+        let (qpl, cpl) = (d4.div_ceil(kl), dv4.div_ceil(kl));
+        let mut dq = (rows.max(1) as u32)
+            .min(MAX_ROWS)
+            .next_power_of_two()
+            .min(MAX_ROWS);
+        while dq > 1 && dq * (qpl + cpl) > SG_REGS {
+            dq /= 2;
+        }
+        let nks = (16 / dq).clamp(1, 4);
+        let mut rc = dq;
+        while rc > 1 && sg_bytes(sg, base.dv, rc) > 16384 {
+            rc /= 2;
+        }
+        if sg_bytes(sg, base.dv, rc) > wg_mem {
+            return None;
+        }
+        Some(TileConfig {
+            variant: Variant::Subgroup,
+            bq: dq,
+            dc: kl,
+            vk: nks,
+            pad: rc,
+            sg_max: sg,
+            ..base
+        })
+    }
 }
+
+/// Subgroups per workgroup of the subgroup partial kernel for subgroups of `sg` lanes: 4, fewer
+/// where 4 would exceed 256 invocations.
+fn sg_subgroups(sg: u32) -> u32 {
+    (256 / sg.max(1)).clamp(1, 4)
+}
+
+/// Workgroup memory of the subgroup partial kernel (xs, xo), bytes.
+fn sg_bytes(sg: u32, dv: u32, rc: u32) -> u32 {
+    sg_subgroups(sg) * rc * (dv / 4 + 1) * 16
+}
+
+/// Vec4 registers per lane the subgroup partial kernel may spend on q and o (DQ x (QPL + CPL)).
+const SG_REGS: u32 = 32;
 
 /// The generated constants of the decode kernels (see `common/decode.wgsl`).
 fn header(t: &TileConfig, storage: Storage) -> String {
@@ -192,7 +266,8 @@ fn header(t: &TileConfig, storage: Storage) -> String {
     let (d4, dv4) = (t.d / 4, t.dv / 4);
     let (dq, dk, kl) = (t.bq, t.bk, t.dc.max(1));
     let mc = dv4.min(8);
-    let consts = [
+    // The merge kernel's, shared by both partial kernels' headers.
+    let shared = [
         ("HEAD_D", t.d),
         ("HEAD_DV", t.dv),
         ("WG", WG),
@@ -200,6 +275,34 @@ fn header(t: &TileConfig, storage: Storage) -> String {
         ("DV4", dv4),
         ("DQ", dq),
         ("DK", dk),
+        ("MC", mc),
+        ("MG", WG / mc),
+        ("MCB", dv4.div_ceil(mc)),
+    ];
+    for (name, v) in shared {
+        s += &format!("const {name}: u32 = {v}u;\n");
+    }
+    if t.variant == Variant::Subgroup {
+        let sg = t.sg_max;
+        let nsg = sg_subgroups(sg);
+        let consts = [
+            ("SG", sg),
+            ("NSG", nsg),
+            ("WGS", nsg * sg),
+            ("KL", kl),
+            ("NGS", sg / kl),
+            ("NGW", nsg * sg / kl),
+            ("QPL", d4.div_ceil(kl)),
+            ("CPL", dv4.div_ceil(kl)),
+            ("NKS", t.vk),
+            ("RC", t.pad),
+        ];
+        for (name, v) in consts {
+            s += &format!("const {name}: u32 = {v}u;\n");
+        }
+        return s;
+    }
+    let consts = [
         ("KL", kl),
         ("DPL", d4 / kl),
         ("KG", WG / dv4),
@@ -207,9 +310,6 @@ fn header(t: &TileConfig, storage: Storage) -> String {
         // registers with the tile's keys when there are at most 8.
         ("VPL", dk.div_ceil(WG / dv4)),
         ("NPAIR", (dq * dk).div_ceil(WG)),
-        ("MC", mc),
-        ("MG", WG / mc),
-        ("MCB", dv4.div_ceil(mc)),
     ];
     for (name, v) in consts {
         s += &format!("const {name}: u32 = {v}u;\n");
@@ -363,6 +463,28 @@ mod tests {
                 }
             }
         }
+        for d in [4, 8, 12, 16, 40, 64, 80, 128, 256] {
+            for rows in [1, 2, 4, 5, 16, 40] {
+                for sg in [4, 8, 16, 32, 64, 128] {
+                    for mem in [16384, 32768] {
+                        let t = TileConfig::decode_subgroup(d, d, rows, DType::F16, mem, sg)
+                            .expect("subgroup tiles");
+                        let p = TileConfig::decode(d, d, rows, DType::F16, mem).expect("tiles");
+                        // The chunk rule's key tile is the portable kernel's.
+                        assert_eq!(t.bk, p.bk);
+                        assert!(t.bq.is_power_of_two() && t.bq <= MAX_ROWS);
+                        assert!(t.dc.is_power_of_two() && t.dc <= sg.min(16));
+                        let (qpl, cpl) =
+                            ((d as u32 / 4).div_ceil(t.dc), (d as u32 / 4).div_ceil(t.dc));
+                        assert!(t.bq == 1 || t.bq * (qpl + cpl) <= SG_REGS);
+                        assert!((1..=4).contains(&t.vk) && t.bq.is_multiple_of(t.pad));
+                        assert!(sg_bytes(sg, t.dv, t.pad) <= mem);
+                    }
+                }
+            }
+        }
+        assert!(TileConfig::decode_subgroup(64, 64, 4, DType::F32, 32768, 12).is_none());
+        assert!(TileConfig::decode_subgroup(64, 64, 4, DType::F32, 32768, 256).is_none());
         assert!(matches!(
             TileConfig::decode(6, 8, 1, DType::F32, 32768),
             Err(Error::UnsupportedHeadDim { .. })

@@ -45,6 +45,12 @@ fn every_shader_validates_and_translates() {
                 for (kind, kernel) in kernels(pass) {
                     for storage in [Storage::F32, Storage::F16, Storage::F16Packed] {
                         for t in pass_tiles(pass, &tiles, d, dv, mem) {
+                            let kernel = match (pass, t.variant) {
+                                (PassId::DecodePartial, Variant::Subgroup) => {
+                                    decode_subgroup_kernel(kind)
+                                }
+                                _ => kernel,
+                            };
                             let src = source(pass, kernel, storage, &t);
                             let label = format!(
                                 "{kind}/{pass:?}/{storage:?}/{:?} D={d} Dv={dv} mem={mem} \
@@ -62,9 +68,19 @@ fn every_shader_validates_and_translates() {
     assert!(count >= 810, "{count}");
 }
 
+/// The subgroup decode partial kernel of the registered kind `name`.
+fn decode_subgroup_kernel(name: &str) -> &'static str {
+    let e = registry().iter().find(|e| e.name == name).expect("kind");
+    (e.default)()
+        .kind()
+        .decode_subgroup()
+        .expect("a kind with decode passes has subgroup decode hooks")
+}
+
 /// The tiles each pass is tested with: the forward pass's portable and subgroup variants,
 /// the weights pass's portable tiles, the decode passes' tiles for 1, 4, 5 and 40 query
-/// rows per kv head and f32 and f16 caches (every row-block size the chooser picks within `mem`).
+/// rows per kv head and f32 and f16 caches (every row-block size the chooser picks within
+/// `mem`), portable and subgroup (subgroups of 8, lavapipe's, 32 and 64).
 fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -> Vec<TileConfig> {
     match pass {
         PassId::Forward => vec![
@@ -76,7 +92,14 @@ fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -
             let mut v: Vec<TileConfig> = [1, 4, 5, 40]
                 .iter()
                 .flat_map(|&rows| [(rows, DType::F32), (rows, DType::F16)])
-                .map(|(rows, dt)| TileConfig::decode(d, dv, rows, dt, mem).expect("decode tiles"))
+                .flat_map(|(rows, dt)| {
+                    let p = TileConfig::decode(d, dv, rows, dt, mem).expect("decode tiles");
+                    let sg = [8, 32, 64].into_iter().map(move |sg| {
+                        TileConfig::decode_subgroup(d, dv, rows, dt, mem, sg)
+                            .expect("subgroup decode tiles")
+                    });
+                    std::iter::once(p).chain(sg)
+                })
                 .collect();
             v.dedup();
             v

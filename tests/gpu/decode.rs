@@ -799,3 +799,60 @@ fn decode_benchmark_shape_scaled() {
         );
     }
 }
+
+/// The portable partial kernel, on a context forced to it (the automatic choice takes the
+/// subgroup kernel wherever the device has one fixed subgroup size, lavapipe included): every
+/// option set on a ragged GQA batch with many chunks, windows across chunks with NaN before
+/// them, f16, and head dims of every lane layout. (`WEBATTN_VARIANT=portable` runs the whole
+/// suite on it.)
+#[test]
+fn decode_portable_kernel() {
+    let c = crate::ctx_with(|o| o.variant = Some(webattn::Variant::Portable));
+    assert_eq!(c.info().decode_variant, webattn::Variant::Portable);
+    let auto = crate::ctx_with(|o| o.variant = None);
+    let a = auto.info();
+    if a.subgroups && a.subgroup_sizes.0 == a.subgroup_sizes.1 {
+        assert_eq!(a.decode_variant, webattn::Variant::Subgroup, "{a}");
+    }
+    for tq in [1, 5] {
+        let case = Case::new(4, 4, 2, 32, 32, 300, tq)
+            .lens(&[0, 1, 300, 137])
+            .plan(32, 16);
+        let s = Shape::gqa(4, 4, 2, tq, 32);
+        for (name, attn) in option_matrix(&s) {
+            check_case(&c, &attn, &case, &format!("portable {name} Tq={tq}"));
+        }
+    }
+    for w in [31, 33, 100] {
+        let mut case = Case::new(3, 2, 2, 32, 32, 400, 4)
+            .lens(&[400, 290, 40])
+            .plan(32, 32);
+        case.nan_before_window = Some(w);
+        for attn in [
+            Attention::softmax().causal(true),
+            Attention::stick_breaking().remainder(Remainder::ToCurrent),
+        ] {
+            let attn = attn.window(w as u32);
+            check_case(&c, &attn, &case, &format!("portable window {w}"));
+        }
+    }
+    for (d, dv, dtype) in [
+        (64, 64, DType::F16),
+        (12, 12, DType::F32),
+        (256, 256, DType::F32),
+    ] {
+        let case = Case::new(2, 4, 1, d, dv, 150, 2)
+            .lens(&[150, 33])
+            .plan(32, 8)
+            .dtype(dtype);
+        let s = Shape::gqa(2, 4, 1, 2, d);
+        for (name, attn) in option_matrix(&s).into_iter().step_by(2) {
+            check_case(
+                &c,
+                &attn,
+                &case,
+                &format!("portable {name} D={d} {dtype:?}"),
+            );
+        }
+    }
+}

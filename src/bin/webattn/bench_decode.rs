@@ -208,11 +208,12 @@ pub fn gpu(ctx: &Context, a: &BenchArgs) -> Res<()> {
 fn markdown(ctx: &Context, rows: &[Row]) -> String {
     let i = ctx.info();
     let mut s = format!(
-        "device: {} ({}), variant {:?}, f16 read as {:?}\ndecode steps over a full KV cache; \
+        "device: {} ({}), variant {:?}, decode kernel {:?}, f16 read as {:?}\ndecode steps over a \
+         full KV cache; \
          GB/s = (K and V of the visible keys read once + q + o) / median time\n\n\
          | kind | dtype | B | Hq | Hkv | Tk | D | Tq | chunks x keys | median ms | min ms | GB/s |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
-        i.name, i.backend, i.variant, i.f16_storage
+        i.name, i.backend, i.variant, i.decode_variant, i.f16_storage
     );
     for r in rows {
         let sh = &r.shape;

@@ -65,6 +65,13 @@ impl AttentionKind for StickBreakingOptions {
         ))
     }
 
+    fn decode_subgroup(&self) -> Option<&'static str> {
+        Some(concat!(
+            include_str!("../../../shaders/stick_breaking/decode_sg.wgsl"),
+            include_str!("../../../shaders/stick_breaking/merge.wgsl")
+        ))
+    }
+
     fn setup(&self, _s: &Shape) -> Result<KindSetup> {
         let mut flags = FLAG_CAUSAL;
         if self.remainder == Remainder::ToCurrent {
