@@ -4,6 +4,8 @@
 #                                portable one forced, and `check --sweep` per variant and dtype
 #   bash scripts/h100.sh bench   `webattn bench` (prefill, every kind and dtype; portable f32)
 #                                beside shared/bench/torch_peers.py, in the same call
+#   bash scripts/h100.sh lm      the tiny LMs (models/): `webattn generate --bench` per model and
+#                                dtype beside train/bench_lm.py (PyTorch eager, torch.compile)
 #   bash scripts/h100.sh decode  `webattn bench --decode` beside torch_peers.py --mode decode
 #   bash scripts/h100.sh check2  the GPU test suite with each cooperative-matrix variant forced
 #                                (coopmat, coopmat2) and `check --sweep --dtype f16` for both
@@ -47,6 +49,14 @@ bench2)
   for v in coopmat coopmat2 coopmat coopmat2; do
     echo "## $v"; timeout 120 $B bench --variant $v --dtype f16 --shapes 4x12x4096x128,1x16x16384x64 --json $OUT/bench_$v.json 2>&1 | tail -8
   done > $OUT/bench2.md 2>&1; cat $OUT/bench2.md
+  ;;
+lm)
+  for m in sb-nope softmax-rope sigmoid-rope; do for dt in f16 f32; do
+    echo "## webattn $m $dt"
+    timeout 100 $B generate --model models/$m --bench --dtype $dt --json $OUT/lm_${m}_$dt.json 2>&1 | tail -6
+  done; done > $OUT/lm.md 2>&1; cat $OUT/lm.md
+  timeout 200 python3 train/bench_lm.py --models models --modes eager --json $OUT/lm_peers_eager.json > $OUT/lm_peers_eager.txt 2>&1; tail -5 $OUT/lm_peers_eager.txt
+  timeout 280 python3 train/bench_lm.py --models models --modes compile --dtypes fp16 --json $OUT/lm_peers_compile.json > $OUT/lm_peers_compile.txt 2>&1; tail -5 $OUT/lm_peers_compile.txt
   ;;
 decode)
   timeout 300 $B bench --decode --dtype all --json $OUT/decode.json > $OUT/decode.md 2>&1; tail -30 $OUT/decode.md
