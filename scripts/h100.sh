@@ -10,6 +10,10 @@
 #   bash scripts/h100.sh check2  the GPU test suite with each cooperative-matrix variant forced
 #                                (coopmat, coopmat2) and `check --sweep --dtype f16` for both
 #   bash scripts/h100.sh bench2  f16 prefill, coopmat against coopmat2, in one call (issue 12)
+#   bash scripts/h100.sh ablate2 coopmat2's ablations and staged K/V path (WEBATTN_COOP2_ABLATE,
+#                                WEBATTN_COOP2_STAGE; docs/perf.md change 13), f16 prefill on
+#                                4x12x4096x128 and 1x16x16384x64, one labelled table each,
+#                                plus coopmat once (about 3 minutes)
 # Needs .gl/ (../shared/tools/gpu-setup.sh) and .devbin/ (scripts/h100-prepare.sh), carried.
 # Results land in $OUT.
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
@@ -57,6 +61,32 @@ lm)
   done; done > $OUT/lm.md 2>&1; cat $OUT/lm.md
   timeout 200 python3 train/bench_lm.py --models models --modes eager --json $OUT/lm_peers_eager.json > $OUT/lm_peers_eager.txt 2>&1; tail -5 $OUT/lm_peers_eager.txt
   timeout 280 python3 train/bench_lm.py --models models --modes compile --dtypes fp16 --json $OUT/lm_peers_compile.json > $OUT/lm_peers_compile.txt 2>&1; tail -5 $OUT/lm_peers_compile.txt
+  ;;
+ablate2)
+  # label  stage  ablate   (ablate bits: k = K fragments, v = V fragments, b = phase B,
+  #                         s = S store + P load; results are wrong there: timing only)
+  while read label stage abl; do
+    [ "$abl" = - ] && abl=""
+    echo "## coopmat2 $label (WEBATTN_COOP2_STAGE=$stage WEBATTN_COOP2_ABLATE=$abl)"
+    WEBATTN_COOP2_STAGE=$stage WEBATTN_COOP2_ABLATE=$abl timeout 30 $B bench --variant coopmat2 \
+      --dtype f16 --reps 20 --shapes 4x12x4096x128,1x16x16384x64 2>&1 | grep -E "^\| (softmax|sigmoid|stick)"
+  done > $OUT/ablate2.md 2>&1 <<'ROWS'
+direct 0 -
+direct-noK 0 k
+direct-noV 0 v
+direct-noKV 0 k,v
+direct-noB 0 b
+direct-noS 0 s
+staged 1 -
+staged-noK 1 k
+staged-noV 1 v
+staged-noB 1 b
+staged-noS 1 s
+ROWS
+  echo "## coopmat" >> $OUT/ablate2.md
+  timeout 30 $B bench --variant coopmat --dtype f16 --reps 20 --shapes 4x12x4096x128,1x16x16384x64 2>&1 \
+    | grep -E "^\| (softmax|sigmoid|stick)" >> $OUT/ablate2.md
+  cat $OUT/ablate2.md
   ;;
 decode)
   timeout 300 $B bench --decode --dtype all --json $OUT/decode.json > $OUT/decode.md 2>&1; tail -30 $OUT/decode.md

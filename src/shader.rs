@@ -109,6 +109,12 @@ pub struct TileConfig {
     /// Cooperative-matrix: the largest subgroup size the device may use (it sizes each
     /// subgroup's share of output blocks). Portable: 0.
     pub sg_max: u32,
+    /// `coopmat2` debugging only (0 otherwise): the ablation bits of `WEBATTN_COOP2_ABLATE`
+    /// (1: K fragments, 2: V fragments, 4: phase B, 8: the S store and P load) and
+    /// [`TileConfig::COOP2_STAGE`] (`WEBATTN_COOP2_STAGE=1`: K and V staged by the subgroup),
+    /// docs/perf.md.
+    #[doc(hidden)]
+    pub coop2_debug: u32,
 }
 
 impl TileConfig {
@@ -117,6 +123,54 @@ impl TileConfig {
 
     /// Invocations per workgroup of the `coopmat2` forward kernel (4 subgroups of 32).
     pub const WG_COOP2: u32 = 128;
+
+    /// The bit of [`TileConfig::coop2_debug`] that stages K and V through the subgroup's
+    /// scratch (`shaders/common/tile_coop2_staged.wgsl`).
+    #[doc(hidden)]
+    pub const COOP2_STAGE: u32 = 1 << 16;
+
+    /// Is this the `coopmat2` kernel with K and V staged?
+    pub(crate) fn coop2_staged(&self) -> bool {
+        self.variant == Variant::CoopMatrix2 && self.coop2_debug & Self::COOP2_STAGE != 0
+    }
+
+    /// The `coopmat2` debugging bits read from the environment (`WEBATTN_COOP2_ABLATE`: a
+    /// number or a comma list of k, v, b, s; `WEBATTN_COOP2_STAGE=1`), docs/perf.md. Unknown
+    /// values are an error.
+    #[doc(hidden)]
+    pub fn coop2_debug_from_env() -> Result<u32> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut bits = 0;
+        if let Some(a) = var("WEBATTN_COOP2_ABLATE") {
+            for w in a.split(',').map(str::trim) {
+                bits |= match w {
+                    "k" => 1,
+                    "v" => 2,
+                    "b" => 4,
+                    "s" => 8,
+                    _ => match w.parse::<u32>() {
+                        Ok(n) if n < 16 => n,
+                        _ => {
+                            return Err(Error::InvalidOption(format!(
+                                "WEBATTN_COOP2_ABLATE={a}: not a number below 16 or a comma \
+                                 list of k, v, b, s"
+                            )))
+                        }
+                    },
+                };
+            }
+        }
+        match var("WEBATTN_COOP2_STAGE").as_deref() {
+            None | Some("0") => {}
+            Some("1") => bits |= Self::COOP2_STAGE,
+            Some(x) => {
+                return Err(Error::InvalidOption(format!(
+                    "WEBATTN_COOP2_STAGE={x}: not 0 or 1"
+                )))
+            }
+        }
+        Ok(bits)
+    }
 
     /// Invocations per workgroup of this forward kernel.
     pub fn wg(&self) -> u32 {
@@ -159,6 +213,7 @@ impl TileConfig {
                     vk,
                     pad: 0,
                     sg_max: 0,
+                    coop2_debug: 0,
                 };
                 if t.workgroup_bytes() <= wg_mem {
                     return Ok(t);
@@ -226,6 +281,7 @@ impl TileConfig {
                 vk: 0,
                 pad,
                 sg_max,
+                coop2_debug: 0,
             };
             (t.workgroup_bytes() <= wg_mem).then_some(t)
         })
@@ -243,6 +299,20 @@ impl TileConfig {
         sg_min: u32,
         sg_max: u32,
     ) -> Option<Self> {
+        Self::choose_coop2_with(d, dv, wg_mem, sg_min, sg_max, 0)
+    }
+
+    /// [`TileConfig::choose_coop2`] with the debugging bits of [`TileConfig::coop2_debug`];
+    /// staged tiles that do not fit `wg_mem` fall back to the default ones.
+    #[doc(hidden)]
+    pub fn choose_coop2_with(
+        d: usize,
+        dv: usize,
+        wg_mem: u32,
+        sg_min: u32,
+        sg_max: u32,
+        debug: u32,
+    ) -> Option<Self> {
         let ok = |x: usize| x.is_multiple_of(16) && (16..=128).contains(&x);
         if !ok(d) || !ok(dv) || sg_min != 32 || sg_max != 32 {
             return None;
@@ -257,14 +327,27 @@ impl TileConfig {
             vk: 0,
             pad: 0,
             sg_max,
+            coop2_debug: debug,
+        };
+        if t.workgroup_bytes() <= wg_mem {
+            return Some(t);
+        }
+        let t = TileConfig {
+            coop2_debug: debug & !Self::COOP2_STAGE,
+            ..t
         };
         (t.workgroup_bytes() <= wg_mem).then_some(t)
     }
 
     // coopmat2 per-subgroup scratch row strides: (SH floats, PH halves, FH halves), each a
-    // multiple of 16 bytes.
+    // multiple of 16 bytes; staged K and V need FH to hold a whole K or V row.
     fn coop2_strides(&self) -> (u32, u32, u32) {
-        (self.bk + 4, self.bk + 8, 16 + 8)
+        let fh = if self.coop2_staged() {
+            self.d.max(self.dv) + 8
+        } else {
+            16 + 8
+        };
+        (self.bk + 4, self.bk + 8, fh)
     }
 
     fn stage_vec4s(&self) -> u32 {
@@ -345,6 +428,7 @@ impl TileConfig {
                 ("SH", sh),
                 ("PH", ph),
                 ("FH", fh),
+                ("COOP2_ABLATE", self.coop2_debug & 15),
             ];
             for (name, v) in coop2 {
                 s += &format!("const {name}: u32 = {v}u;\n");
@@ -394,6 +478,10 @@ pub(crate) mod snippets {
     pub const TILE_COOP2: &str = include_str!("../shaders/common/tile_coop2.wgsl");
     /// q, k, v as scalar f16 arrays (coopLoad needs a scalar pointer): the `coopmat2` kernel.
     pub const STORAGE_F16_SCALAR: &str = include_str!("../shaders/common/storage_f16_scalar.wgsl");
+    pub const STORAGE_F16_COOP2_STAGED: &str =
+        include_str!("../shaders/common/storage_f16_coop2_staged.wgsl");
+    pub const TILE_COOP2_DIRECT: &str = include_str!("../shaders/common/tile_coop2_direct.wgsl");
+    pub const TILE_COOP2_STAGED: &str = include_str!("../shaders/common/tile_coop2_staged.wgsl");
     pub const LANES_PLAIN: &str = include_str!("../shaders/common/lanes_plain.wgsl");
     pub const LANES_SUBGROUP: &str = include_str!("../shaders/common/lanes_subgroup.wgsl");
     pub const WEIGHTS: &str = include_str!("../shaders/common/weights.wgsl");

@@ -112,11 +112,26 @@ pub struct Errors {
 /// 4.7e-38, e.g. the stick left after hundreds of keys) compare as 0: f32 hardware that
 /// flushes subnormals cannot hold them.
 pub fn compare(got: &[f32], want: &[f64]) -> Errors {
-    // Hardware that flushes subnormals (ftz) and rounds near the bottom of f32's normal range
-    // cannot hold such magnitudes to any relative precision: below 4 * f32::MIN_POSITIVE
-    // (4.7e-38) both sides compare as 0.
+    compare_above(got, want, output_floor(DType::F32))
+}
+
+/// Magnitudes below which an output of `dtype` compares as 0 ([`compare_above`]): for f32,
+/// 4 * f32::MIN_POSITIVE (4.7e-38; hardware that flushes subnormals and rounds near the
+/// bottom of the normal range cannot hold less to any relative precision); for f16 outputs,
+/// f16's smallest normal, 2^-14 = 6.1e-5 (below it an f16 keeps an absolute precision of
+/// 6e-8 only, and below 3e-8 nothing: an f16 `o` of a row whose weights are all tiny, e.g.
+/// sigmoid(z) for z < -17 at Tk = 1, is 0 however it was computed).
+pub fn output_floor(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => 4.0 * f32::MIN_POSITIVE as f64,
+        DType::F16 => half::f16::MIN_POSITIVE.to_f64(),
+    }
+}
+
+/// [`compare`] with entries of magnitude below `floor` (both sides) compared as 0.
+pub fn compare_above(got: &[f32], want: &[f64], floor: f64) -> Errors {
     let flush = |x: f64| {
-        if x.abs() < 4.0 * f32::MIN_POSITIVE as f64 {
+        if x.abs() < floor {
             0.0
         } else {
             x
@@ -185,11 +200,11 @@ pub fn judge(
         .collect::<Result<Vec<_>>>()?;
     let tol = tolerance(dtype);
     // e32: the largest error of the three straightforward f32 computations (summation orders).
-    let mut verdicts = judge_against(got, &want, &plains[0], tol);
+    let mut verdicts = judge_against_in(got, &want, &plains[0], tol, dtype);
     for plain in &plains[1..] {
         for (v, w) in verdicts
             .iter_mut()
-            .zip(judge_against(got, &want, plain, tol))
+            .zip(judge_against_in(got, &want, plain, tol, dtype))
         {
             if w.e32 > v.e32 {
                 *v = w;
@@ -220,20 +235,32 @@ fn worst_row(plain: &[f64], want: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// [`judge`] with the references given.
+/// [`judge`] with the references given (f32 outputs' floor, [`output_floor`]).
 pub fn judge_against(
     got: &HostOutput,
     want: &RefOutput,
     plain: &RefOutput,
     tol: f64,
 ) -> Vec<Verdict> {
+    judge_against_in(got, want, plain, tol, DType::F32)
+}
+
+/// [`judge_against`] for an `o` of `dtype` (its [`output_floor`]; lse and rem are f32).
+pub fn judge_against_in(
+    got: &HostOutput,
+    want: &RefOutput,
+    plain: &RefOutput,
+    tol: f64,
+    dtype: DType,
+) -> Vec<Verdict> {
     let widen = |x: &[f64]| -> Vec<f32> { x.iter().map(|&y| y as f32).collect() };
     let mut out = Vec::new();
     let mut one =
         |name: &'static str, g: Option<&Vec<f32>>, w: Option<&Vec<f64>>, p: Option<&Vec<f64>>| {
             if let (Some(g), Some(w), Some(p)) = (g, w, p) {
-                let gpu = compare(g, w);
-                let mut e32 = compare(&widen(p), w).rel;
+                let floor = output_floor(if name == "o" { dtype } else { DType::F32 });
+                let gpu = compare_above(g, w, floor);
+                let mut e32 = compare_above(&widen(p), w, floor).rel;
                 if name == "rem" {
                     e32 = e32.max(worst_row(p, w));
                 }

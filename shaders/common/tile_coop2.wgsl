@@ -29,6 +29,11 @@
 //     per 16-key slab, the P fragment comes from p_scr and the V fragments (16 keys x 16
 //     columns, row-major) straight from storage, or through f_scr in the tiles where that is
 //     not allowed (below).
+// K and V access (score, v_bad, accumulate_pv) follows this file: common/tile_coop2_direct.wgsl
+// (the default, as described above) or common/tile_coop2_staged.wgsl (WEBATTN_COOP2_STAGE=1:
+// 16-key slabs staged by the subgroup with vector loads). Sigmoid and stick-breaking
+// (KIND_SCALE_P) scale each row's weights by 2^-p_exp before P becomes f16 (scale_p), and the
+// epilogue multiplies by 2^p_exp.
 // After the walk: kind_finish gives each row's factor, remainder term and auxiliary bits; the
 // output blocks pass through s_scr 64 columns at a time and each lane writes its row's
 // columns h KPL .. (vec4 stores, f32 or f16 by the output snippet).
@@ -60,6 +65,20 @@ const NKS: u32 = BK / 16u;       // 16-key slabs per tile
 const VBW: u32 = BK / 32u;       // words of v_bad's key mask
 const EPL: u32 = 256u / SG;      // elements of a 16 x 16 fragment each lane stages
 
+// Debugging ablations (COOP2_ABLATE, generated from WEBATTN_COOP2_ABLATE; 0 otherwise; see
+// docs/perf.md): zero K^T fragments instead of loading them, zero V fragments, no phase B
+// (kind_tile and the P scale), no S coopStore (kept live behind a condition that never
+// holds) and zero P fragments. The results are wrong with any of them set: timing only.
+const ABLATE_K: bool = (COOP2_ABLATE & 1u) != 0u;
+const ABLATE_V: bool = (COOP2_ABLATE & 2u) != 0u;
+const ABLATE_B: bool = (COOP2_ABLATE & 4u) != 0u;
+const ABLATE_S: bool = (COOP2_ABLATE & 8u) != 0u;
+
+// The binary exponent of P's row scale (KIND_SCALE_P): p_scr holds w 2^-p_exp; P_NONE before
+// the row's first tile; the exponent moves up only past P_SLACK (weights <= 2^9 in f16).
+const P_NONE: i32 = -1000;
+const P_SLACK: i32 = 8;
+
 var<workgroup> s_scr: array<f32, NSG * 16u * SH>;
 var<workgroup> p_scr: array<f16, NSG * 16u * PH>;
 var<workgroup> f_scr: array<f16, NSG * 16u * FH>;
@@ -68,6 +87,7 @@ var<private> qf: array<coop_mat16x16<f16, A>, DB>;
 var<private> om: array<coop_mat16x16<f32, C>, DVB>;
 // The lane's KPL logits of the current tile (keys h KPL + c), then their weights.
 var<private> zt: array<f32, KPL>;
+var<private> p_exp: i32;
 
 // What one lane owns.
 struct Sub {
@@ -209,36 +229,6 @@ fn stage_q(t: Sub, i: u32) {
     }
 }
 
-// K rows (keys) j .. j + 15, columns d0 ..; zeros past Tk.
-fn stage_k(t: Sub, j: u32, d0: u32) {
-    for (var n = 0u; n < EPL; n++) {
-        let e = t.lane * EPL + n;
-        let key = j + e / 16u;
-        var x = f16(0.0);
-        if (key < params.tk) {
-            x = k[k_idx((t.kv_unit * params.tk + key) * HEAD_D + d0 + e % 16u)];
-        }
-        f_scr[t.fb + (e / 16u) * FH + e % 16u] = x;
-    }
-}
-
-// V rows (keys) j .. j + 15, columns c0 ..; zeros past Tk, and NaN or Inf replaced by 0 (the
-// weights of the rows that attend to such a key are NaN: write_p).
-fn stage_v(t: Sub, j: u32, c0: u32) {
-    for (var n = 0u; n < EPL; n++) {
-        let e = t.lane * EPL + n;
-        let key = j + e / 16u;
-        var x = f16(0.0);
-        if (key < params.tk) {
-            x = v[v_idx((t.kv_unit * params.tk + key) * HEAD_DV + c0 + e % 16u)];
-            if (nonfinite(f32(x))) {
-                x = f16(0.0);
-            }
-        }
-        f_scr[t.fb + (e / 16u) * FH + e % 16u] = x;
-    }
-}
-
 // The Q fragments of the subgroup's rows, once: straight from storage when all 16 rows exist.
 fn load_q(t: Sub) {
     let direct = t.row0 + 16u <= params.tq;
@@ -258,56 +248,60 @@ fn load_q(t: Sub) {
     }
 }
 
-// S = Q K^T over the 64 keys from j0 into s_scr (unscaled). `kin`: every key is < Tk.
-fn score(t: Sub, j0: u32, kin: bool) {
-    var sa: array<coop_mat16x16<f32, C>, NKS>;
-    for (var n = 0u; n < NKS; n++) {
-        sa[n] = coop_mat16x16<f32, C>();
+// 2^e as f32, for e in -126 ..= 127.
+fn exp2_i(e: i32) -> f32 {
+    return bitcast<f32>(u32(e + 127) << 23u);
+}
+
+// KIND_SCALE_P (sigmoid, stick-breaking: weights in [0, 1] that are not normalised by a
+// running max): scales the lane's weights (zt) by 2^-p_exp before they become f16, p_exp the
+// binary exponent (clamped to -126 ..= 0) of the largest weight the row has seen, moved
+// lazily like softmax's max (returns alpha times the rescale of the output rows, 1 mostly).
+// Without it a row whose weights all lie below f16's smallest normal (6.1e-5) loses
+// precision, and one whose weights lie below 6e-8 (sigmoid(z) for z < -17: the check's
+// "sigmoid scale 200", Tq = Tk = 1) comes out 0 however large v is. The epilogue multiplies
+// by 2^p_exp.
+fn scale_p(alpha: f32) -> f32 {
+    var mx = 0.0;
+    for (var c = 0u; c < KPL; c++) {
+        mx = max(mx, zt[c]);
     }
-    for (var once = kin; once; once = false) {
-        let base = k_idx((t.kv_unit * params.tk + j0) * HEAD_D);
-        for (var i = 0u; i < DB; i++) {
-            for (var n = 0u; n < NKS; n++) {
-                // Column-major: element (d, c) = k[key j0 + 16 n + c][dim 16 i + d], K^T.
-                let kt = coopLoad<coop_mat16x16<f16, B>>(&k[base + 16u * n * HEAD_D + 16u * i], HEAD_D);
-                sa[n] = coopMultiplyAdd(qf[i], kt, sa[n]);
-            }
+    mx = row_max(mx);
+    let e = clamp(i32((bitcast<u32>(mx) >> 23u) & 0xffu) - 127, -126, 0);
+    var a = alpha;
+    if (e > p_exp + P_SLACK) {
+        if (p_exp != P_NONE) {
+            a *= exp2_i(p_exp - e);
         }
+        p_exp = e;
     }
-    for (var once = !kin; once; once = false) {
-        for (var i = 0u; i < DB; i++) {
-            for (var n = 0u; n < NKS; n++) {
-                stage_k(t, j0 + 16u * n, 16u * i);
-                subgroupBarrier();
-                let kt = coopLoad<coop_mat16x16<f16, B>>(&f_scr[t.fb], FH);
-                sa[n] = coopMultiplyAdd(qf[i], kt, sa[n]);
-                subgroupBarrier(); // f_scr is free again
-            }
+    let inv = exp2_i(-p_exp);
+    for (var c = 0u; c < KPL; c++) {
+        zt[c] *= inv;
+    }
+    return a;
+}
+
+// S (the four 16 x 16 accumulators of a tile) into s_scr. ABLATE_S: only under a condition
+// that never holds at run time, so that the product stays live.
+fn store_s(t: Sub, sa: array<coop_mat16x16<f32, C>, NKS>) {
+    var go = true;
+    if (ABLATE_S) {
+        go = params.tq == 0xffffffffu;
+    }
+    for (var once = go; once; once = false) {
+        for (var n = 0u; n < NKS; n++) {
+            coopStoreT(sa[n], &s_scr[t.sb + 16u * n], SH);
         }
-    }
-    for (var n = 0u; n < NKS; n++) {
-        coopStoreT(sa[n], &s_scr[t.sb + 16u * n], SH);
     }
 }
 
-// Keys of the tile from j0 whose v row holds NaN or Inf: bit j % 32 of word j / 32 for
-// tile-relative key j (the same in every lane). Lane l checks keys l, l + 32 (SG = 32).
-fn v_bad(t: Sub, j0: u32) -> array<u32, VBW> {
-    var w: array<u32, VBW>;
-    for (var m = 0u; m < VBW; m++) {
-        let key = j0 + 32u * m + t.lane;
-        var bad = false;
-        if (key < params.tk) {
-            let base = v_idx((t.kv_unit * params.tk + key) * HEAD_DV);
-            for (var c = 0u; c < HEAD_DV; c++) {
-                if (nonfinite(f32(v[base + c]))) {
-                    bad = true;
-                }
-            }
-        }
-        w[m] = subgroupOr(select(0u, 1u << t.lane, bad));
+// The P fragment of 16-key slab s from p_scr (zero under ABLATE_S).
+fn load_p(t: Sub, s: u32) -> coop_mat16x16<f16, A> {
+    if (ABLATE_S) {
+        return coop_mat16x16<f16, A>();
     }
-    return w;
+    return coopLoadT<coop_mat16x16<f16, A>>(&p_scr[t.pb + 16u * s], PH);
 }
 
 // Writes the lane's weights (zt) into p_scr as f16; in a tile that is not full, a pair whose
@@ -323,33 +317,6 @@ fn write_p(t: Sub, full: bool, span: vec2<i32>, bad: array<u32, VBW>) {
             }
         }
         p_scr[base + c] = f16(w);
-    }
-}
-
-// O += P V over the 64 keys from j0. `direct`: V may be read straight from storage (every
-// key < Tk, and no non-finite v that would need zeroing).
-fn accumulate_pv(t: Sub, j0: u32, direct: bool) {
-    for (var once = direct; once; once = false) {
-        let base = v_idx((t.kv_unit * params.tk + j0) * HEAD_DV);
-        for (var s = 0u; s < NKS; s++) {
-            let pa = coopLoadT<coop_mat16x16<f16, A>>(&p_scr[t.pb + 16u * s], PH);
-            for (var b = 0u; b < DVB; b++) {
-                let vb = coopLoadT<coop_mat16x16<f16, B>>(&v[base + 16u * s * HEAD_DV + 16u * b], HEAD_DV);
-                om[b] = coopMultiplyAdd(pa, vb, om[b]);
-            }
-        }
-    }
-    for (var once = !direct; once; once = false) {
-        for (var s = 0u; s < NKS; s++) {
-            let pa = coopLoadT<coop_mat16x16<f16, A>>(&p_scr[t.pb + 16u * s], PH);
-            for (var b = 0u; b < DVB; b++) {
-                stage_v(t, j0 + 16u * s, 16u * b);
-                subgroupBarrier();
-                let vb = coopLoadT<coop_mat16x16<f16, B>>(&f_scr[t.fb], FH);
-                om[b] = coopMultiplyAdd(pa, vb, om[b]);
-                subgroupBarrier(); // f_scr is free again
-            }
-        }
     }
 }
 
@@ -391,7 +358,13 @@ fn run_tile(t: Sub, kb: u32) {
         zt[c] = s_scr[base + c] * params.scale;
     }
     let span = lane_span(t, j0);
-    let alpha = kind_tile(t, full, span);
+    var alpha = 1.0;
+    if (!ABLATE_B) {
+        alpha = kind_tile(t, full, span);
+        if (KIND_SCALE_P) {
+            alpha = scale_p(alpha);
+        }
+    }
     for (var once = subgroupAny(alpha != 1.0); once; once = false) {
         rescale_o(t, alpha);
     }
@@ -416,7 +389,10 @@ fn run_tile(t: Sub, kb: u32) {
 fn epilogue(t: Sub) {
     let i = t.row0 + t.r;
     let live = i < params.tq;
-    let out = kind_finish(t);
+    var out = kind_finish(t);
+    if (KIND_SCALE_P && p_exp != P_NONE) {
+        out.factor *= exp2_i(p_exp);
+    }
     let dv4 = HEAD_DV / 4u;
     let use_extra = out.j_extra >= 0 && out.j_extra < i32(params.tk);
     let vrow = (t.kv_unit * params.tk + u32(max(out.j_extra, 0))) * dv4;
@@ -459,6 +435,7 @@ fn main(
     for (var b = 0u; b < DVB; b++) {
         om[b] = coop_mat16x16<f32, C>();
     }
+    p_exp = P_NONE;
     load_q(t);
     kind_begin(t);
     let tiles = sub_tile_range(t);

@@ -10,6 +10,7 @@
 // attended key, propagates to the row's o; a row with no key writes o = 0.
 
 const KIND_NEAREST_FIRST: bool = false;
+const KIND_SCALE_P: bool = true;
 const KIND_AUX: bool = false;
 
 var<private> w_run: f32;

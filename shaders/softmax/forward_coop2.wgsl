@@ -16,6 +16,7 @@
 // writes NaN for o and lse.
 
 const KIND_NEAREST_FIRST: bool = false;
+const KIND_SCALE_P: bool = false;
 const KIND_AUX: bool = true;
 const RESCALE_SLACK: f32 = 8.0;
 

@@ -19,6 +19,7 @@
 // o = 0 (plus the remainder policy) and rem = 1.
 
 const KIND_NEAREST_FIRST: bool = true;
+const KIND_SCALE_P: bool = true;
 const KIND_AUX: bool = true;
 
 var<private> sb_acc: f32;

@@ -57,6 +57,8 @@ pub struct Context {
     pub(crate) dummy_rw: wgpu::Buffer,
     lost: Arc<Mutex<Option<String>>>,
     gpu_error: Arc<Mutex<Option<String>>>,
+    /// `coopmat2` debugging bits from the environment ([`TileConfig::coop2_debug`]; 0 on wasm).
+    coop2_debug: u32,
 }
 
 impl std::fmt::Debug for Context {
@@ -298,6 +300,10 @@ impl Context {
         } else {
             Variant::Portable
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        let coop2_debug = TileConfig::coop2_debug_from_env()?;
+        #[cfg(target_arch = "wasm32")]
+        let coop2_debug = 0;
         let info = DeviceInfo {
             name: ai.name.clone(),
             backend: format!("{:?}", ai.backend),
@@ -371,6 +377,7 @@ impl Context {
             dummy_rw,
             lost,
             gpu_error,
+            coop2_debug,
         })
     }
 
@@ -412,7 +419,8 @@ impl Context {
         let (sg_min, sg_max) = self.info.subgroup_sizes;
         if v == Variant::CoopMatrix2 && self.storage(dtype) == Storage::F16 {
             let mem = self.info.max_workgroup_storage;
-            if let Some(t) = TileConfig::choose_coop2(d, dv, mem, sg_min, sg_max) {
+            let dbg = self.coop2_debug;
+            if let Some(t) = TileConfig::choose_coop2_with(d, dv, mem, sg_min, sg_max, dbg) {
                 return Ok(t);
             }
         }

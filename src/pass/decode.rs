@@ -187,6 +187,7 @@ impl TileConfig {
             vk: 0,
             pad: 0,
             sg_max: 0,
+            coop2_debug: 0,
         })
     }
 

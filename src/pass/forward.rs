@@ -40,15 +40,24 @@ pub(crate) static PASS: Pass = Pass {
             Variant::CoopMatrix2 => {
                 // Its own loop and entry point (the kind's file holds hooks only); f16 inputs
                 // read as scalars.
+                // K and V staged (debugging, WEBATTN_COOP2_STAGE=1): k and v read as vec4s.
+                let staged = t.coop2_staged();
                 let load = match st {
+                    Storage::F16 if staged => snippets::STORAGE_F16_COOP2_STAGED,
                     Storage::F16 => snippets::STORAGE_F16_SCALAR,
                     _ => snippets::load(st),
+                };
+                let kv = if staged {
+                    snippets::TILE_COOP2_STAGED
+                } else {
+                    snippets::TILE_COOP2_DIRECT
                 };
                 return vec![
                     load,
                     snippets::PARAMS,
                     snippets::store(st),
                     snippets::TILE_COOP2,
+                    kv,
                 ];
             }
         };

@@ -116,13 +116,15 @@ pub(crate) fn tensor_extent(
 /// `@group(0) @binding(i)` per binding of the pass, element types per storage. The `coopmat2`
 /// forward kernel reads its f16 input tensors as scalars (`array<f16>`: its cooperative-matrix
 /// loads take them straight from storage, and need a pointer to a scalar).
-fn declarations(pass: PassId, storage: Storage, variant: Variant) -> String {
+fn declarations(pass: PassId, storage: Storage, tiles: &TileConfig) -> String {
     let mut s = Params::wgsl();
     s += &contract::flags_wgsl();
-    let scalar_inputs = variant == Variant::CoopMatrix2 && storage == Storage::F16;
+    let scalar_inputs = tiles.variant == Variant::CoopMatrix2 && storage == Storage::F16;
+    // With K and V staged (debugging), only q is read as scalars.
+    let scalar = |name: &str| scalar_inputs && !(tiles.coop2_staged() && name != "q");
     for (i, b) in pass.pass().bindings.iter().enumerate() {
         let elem = match (b.elem, storage) {
-            (Elem::Tensor, Storage::F16) if scalar_inputs && b.access == Access::Read => "f16",
+            (Elem::Tensor, Storage::F16) if scalar(b.name) && b.access == Access::Read => "f16",
             (Elem::Tensor, Storage::F32) => "vec4<f32>",
             (Elem::Tensor, Storage::F16) => "vec4<f16>",
             (Elem::Tensor, Storage::F16Packed) => "vec2<u32>",
@@ -151,7 +153,7 @@ fn declarations(pass: PassId, storage: Storage, variant: Variant) -> String {
 /// `pass`) after the pass's generated declarations and shared snippets.
 pub fn source(pass: PassId, kernel: &str, storage: Storage, tiles: &TileConfig) -> String {
     let mut s = (pass.pass().header)(tiles, storage);
-    s += &declarations(pass, storage, tiles.variant);
+    s += &declarations(pass, storage, tiles);
     for snippet in (pass.pass().snippets)(tiles, storage) {
         s.push_str(snippet);
     }

@@ -289,6 +289,60 @@ fn coop2_shaders_validate_and_translate_to_spirv() {
     assert_eq!(Variant::CoopMatrix2.name(), "coopmat2");
 }
 
+/// The `coopmat2` debugging forms (docs/perf.md: WEBATTN_COOP2_ABLATE bits, and K and V
+/// staged through the subgroup's scratch, WEBATTN_COOP2_STAGE=1) validate and translate to
+/// SPIR-V for every kind, each ablation alone and all together, direct and staged; staged
+/// tiles fit 48 KiB up to D = Dv = 128 and fall back to the direct ones where they do not fit.
+#[test]
+fn coop2_debug_forms_validate_and_translate_to_spirv() {
+    let coop2: Vec<(&str, &str)> = registry()
+        .iter()
+        .filter_map(|e| (e.default)().kind().forward_coop2().map(|k| (e.name, k)))
+        .collect();
+    let stage = TileConfig::COOP2_STAGE;
+    let mut count = 0;
+    for &(d, dv) in &[(16, 16), (64, 64), (128, 128), (64, 128), (112, 48)] {
+        for bits in [
+            0,
+            1,
+            2,
+            4,
+            8,
+            15,
+            stage,
+            stage | 1,
+            stage | 2,
+            stage | 4,
+            stage | 8,
+            stage | 15,
+        ] {
+            let tiles =
+                TileConfig::choose_coop2_with(d, dv, 49152, 32, 32, bits).expect("coop2 tiles");
+            assert_eq!(tiles.coop2_debug, bits);
+            assert!(
+                tiles.workgroup_bytes() <= 49152,
+                "{}",
+                tiles.workgroup_bytes()
+            );
+            for &(kind, kernel) in &coop2 {
+                let src = source(PassId::Forward, kernel, Storage::F16, &tiles);
+                assert_eq!(
+                    src.contains("var<storage, read> k: array<vec4<f16>>;"),
+                    bits & stage != 0,
+                    "{kind}"
+                );
+                assert!(src.contains("var<storage, read> q: array<f16>;"), "{kind}");
+                assert!(!src.contains("workgroupBarrier("), "{kind}");
+                spirv_of(&src, &format!("coop2 {kind} D={d} Dv={dv} bits={bits:#x}"));
+                count += 1;
+            }
+        }
+    }
+    assert_eq!(count, 5 * 12 * 3);
+    let t = TileConfig::choose_coop2_with(128, 128, 32768, 32, 32, stage | 2).expect("tiles");
+    assert_eq!(t.coop2_debug, 2, "staged tiles that do not fit fall back");
+}
+
 fn spirv_of(src: &str, label: &str) -> Vec<u32> {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));

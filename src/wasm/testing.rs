@@ -271,7 +271,7 @@ fn judge_inner(args: &Ts<AttentionArgs>, got: Ts<AttentionOutput>) -> Result<Jud
     let want = reference_in(&a.attn, &a.shape, &q, &k, &v, Precision::F64)?;
     let plain = reference_in(&a.attn, &a.shape, &q, &k, &v, Precision::F32)?;
     let tol = t::tolerance(a.q.dtype());
-    let verdicts = t::judge_against(&got, &want, &plain, tol);
+    let verdicts = t::judge_against_in(&got, &want, &plain, tol, a.q.dtype());
     let notes = presence_notes(&got, &want);
     Ok(Judgement {
         pass: notes.is_empty() && verdicts.iter().all(|v| v.ok),

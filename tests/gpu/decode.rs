@@ -23,7 +23,7 @@ const NAN16X2: u32 = 0x7e00_7e00;
 
 fn packed() -> &'static Context {
     static C: OnceLock<Context> = OnceLock::new();
-    C.get_or_init(|| crate::ctx_with(|o| o.packed_f16 = true))
+    C.get_or_init(crate::packed_ctx)
 }
 
 /// Fills a tensor with NaN of its dtype.

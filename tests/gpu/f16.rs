@@ -12,7 +12,7 @@ use webattn::{Context, Shape, Storage};
 
 fn packed() -> &'static Context {
     static C: OnceLock<Context> = OnceLock::new();
-    C.get_or_init(|| crate::ctx_with(|o| o.packed_f16 = true))
+    C.get_or_init(crate::packed_ctx)
 }
 
 fn check_f16(c: &Context, s: &Shape, tag: &str) -> f64 {
@@ -82,4 +82,46 @@ fn f16_packed_route() {
         worst = worst.max(check_f16(c, &s, "f16 packed"));
     }
     eprintln!("f16 (packed) worst relative error: {worst:e}");
+}
+
+/// Rows whose weights are all tiny keep their relative precision on f16 tensors: normalised
+/// sigmoid with bias -17.7 and logits near 0 gives every key a weight near 2e-8, below half
+/// f16's smallest subnormal (6e-8), while o (weights over their sum plus 1e-8) is of the size
+/// of v. A kernel that hands such weights to the tensor cores as unscaled f16 computes o = 0
+/// (relative error 1); coopmat2 scales each row's P by a power of two
+/// (shaders/common/tile_coop2.wgsl, scale_p). The `coopmat` variant
+/// (shaders/common/tile_coop.wgsl) still has this flaw: under WEBATTN_VARIANT=coopmat this
+/// test fails.
+#[test]
+fn f16_tiny_weights_keep_precision() {
+    use webattn::{Attention, SigmoidBias};
+    let c = ctx();
+    let sd = crate::seed("f16 tiny weights");
+    let mut rng = Rng(sd);
+    let attn = Attention::sigmoid()
+        .bias(SigmoidBias::Value(-17.7))
+        .normalize(true)
+        .scale(0.01);
+    for s in [shape(1, 2, 2, 1, 1, 64, 64), shape(1, 2, 1, 33, 70, 64, 64)] {
+        let n = |x: [usize; 4]| x.iter().product::<usize>();
+        let mut gen = |len: usize| -> (Vec<f16>, Vec<f32>) {
+            let h: Vec<f16> = rng
+                .vec(len, 1.0)
+                .iter()
+                .map(|&x| f16::from_f32(x))
+                .collect();
+            let back = h.iter().map(|x| x.to_f32()).collect();
+            (h, back)
+        };
+        let (qh, q) = gen(n(s.q()));
+        let (kh, k) = gen(n(s.k()));
+        let (vh, v) = gen(n(s.v()));
+        let got = pollster::block_on(c.attention_f16(&attn, &s, &qh, &kh, &vh)).unwrap();
+        let want = webattn::reference(&attn, &s, &q, &k, &v).unwrap();
+        let (rel, _) = errors(&got.o, &want.o);
+        assert!(
+            rel < 5e-3,
+            "{s:?} seed {sd}: tiny weights, f16 rel error o {rel:e}"
+        );
+    }
 }

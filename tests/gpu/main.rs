@@ -38,6 +38,23 @@ pub fn ctx_with(f: impl FnOnce(&mut ContextOptions)) -> Context {
     Context::new_blocking(o).expect("adapter")
 }
 
+/// A context on the packed f16 route (`packed_f16`: the route of browsers without
+/// shader-f16). The cooperative-matrix variants need shader-f16, so a forced `coopmat` or
+/// `coopmat2` (`WEBATTN_VARIANT`, as in scripts/h100.sh check2) gives way to the automatic
+/// choice here, the variant that route falls back to; forcing one on a context that cannot run
+/// it stays a typed error (errors.rs).
+pub fn packed_ctx() -> Context {
+    ctx_with(|o| {
+        o.packed_f16 = true;
+        if matches!(
+            o.variant,
+            Some(webattn::Variant::CoopMatrix | webattn::Variant::CoopMatrix2)
+        ) {
+            o.variant = None;
+        }
+    })
+}
+
 /// A fresh seed per call (`WEBATTN_SEED` replays one).
 pub fn seed(tag: &str) -> u64 {
     testing::fresh_seed(tag)
