@@ -123,13 +123,6 @@ impl AttentionKind for SigmoidOptions {
         Some(include_str!("../../../shaders/sigmoid/forward_coop2.wgsl"))
     }
 
-    fn decode_subgroup(&self) -> Option<&'static str> {
-        Some(concat!(
-            include_str!("../../../shaders/sigmoid/decode_sg.wgsl"),
-            include_str!("../../../shaders/sigmoid/merge.wgsl")
-        ))
-    }
-
     fn setup(&self, s: &Shape) -> Result<KindSetup> {
         let mut flags = if self.causal { FLAG_CAUSAL } else { 0 };
         if self.normalize {

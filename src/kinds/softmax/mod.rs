@@ -50,13 +50,6 @@ impl AttentionKind for SoftmaxOptions {
         Some(include_str!("../../../shaders/softmax/forward_coop2.wgsl"))
     }
 
-    fn decode_subgroup(&self) -> Option<&'static str> {
-        Some(concat!(
-            include_str!("../../../shaders/softmax/decode_sg.wgsl"),
-            include_str!("../../../shaders/softmax/merge.wgsl")
-        ))
-    }
-
     fn setup(&self, s: &Shape) -> Result<KindSetup> {
         let mut flags = if self.causal { FLAG_CAUSAL } else { 0 };
         if let Some(sk) = &self.sinks {
