@@ -9,3 +9,11 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 cargo build --release --quiet --features cli
 ./target/release/webattn info
 ./target/release/webattn check "$@"
+# With no arguments, the main job also generates text with each shipped tiny language model
+# (models/, docs/lm.md): greedy, 120 bytes, on the same adapter.
+if [ $# -eq 0 ]; then
+  for m in models/*/; do
+    echo "== $m"
+    ./target/release/webattn generate --model "$m" --prompt "And God said" -n 120
+  done
+fi
