@@ -19,7 +19,7 @@ import { startServer } from "./serve.mjs";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const EXECUTABLE = process.env.CHROMIUM ?? "/usr/bin/chromium";
 // The whole run, browser start and every page included, must end within this bound.
-const TOTAL_TIMEOUT_MS = Number(process.env.WEBATTN_TEST_TIMEOUT_MS ?? 300_000);
+const TOTAL_TIMEOUT_MS = Number(process.env.WEBATTN_TEST_TIMEOUT_MS ?? 600_000);
 const FLAGS = [
   "--headless",
   "--no-sandbox",
