@@ -26,6 +26,7 @@ const runs = new Map(); // model name -> the last run's {dtype, text, prefill, d
 let runsPrompt = null;
 
 const encoder = new TextEncoder();
+const rate = (x) => x.toFixed(x < 10 ? 1 : 0); // tokens/s
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
@@ -136,7 +137,7 @@ async function generateRun(run) {
     out.textContent = result.text; // the whole text, decoded at once
     $("speed").textContent = `${result.decodeTokensPerS.toFixed(1)} tokens/s decode`;
     $("speed-detail").textContent = `prefill: ${result.prefillTokens} bytes in ${result.prefillMs.toFixed(0)} ms ` +
-      `(${result.prefillTokensPerS.toFixed(0)} tokens/s); decode: ${result.decodeTokens} steps in ${result.decodeMs.toFixed(0)} ms; ` +
+      `(${rate(result.prefillTokensPerS)} tokens/s); decode: ${result.decodeTokens} steps in ${result.decodeMs.toFixed(0)} ms; ` +
       `seed ${result.seed}${warm.has(model) ? "" : " (the model's first run: its kernels compiled on the way)"}`;
     warm.add(model);
     state.text = prompt + result.text;
@@ -159,7 +160,7 @@ function drawRuns() {
   const table = $("runs");
   table.replaceChildren(row("th", ["model", "weights", "decode tokens/s", "prefill tokens/s", "text"]));
   for (const [name, r] of runs) {
-    const tr = row("td", [name, r.dtype, r.decode.toFixed(1), r.prefill.toFixed(0), r.text]);
+    const tr = row("td", [name, r.dtype, rate(r.decode), rate(r.prefill), r.text]);
     tr.lastChild.className = "text";
     tr.lastChild.title = r.text;
     table.appendChild(tr);

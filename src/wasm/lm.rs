@@ -378,9 +378,7 @@ impl LmModel {
         attn: &WebAttn,
         config: &str,
         weights: &[u8],
-        #[wasm_bindgen(unchecked_optional_param_type = "\"f32\" | \"f16\"")] dtype: Option<
-            String,
-        >,
+        #[wasm_bindgen(unchecked_optional_param_type = "\"f32\" | \"f16\"")] dtype: Option<String>,
     ) -> LmJsResult<LmModel> {
         hook();
         let dtype = parse_dtype(dtype).map_err(lm_err)?;
@@ -438,18 +436,15 @@ impl LmModel {
     pub async fn generate(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | number[]")] prompt: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "GenerateOptions")] options: Option<
-            JsValue,
-        >,
-        #[wasm_bindgen(
-            unchecked_optional_param_type = "(token: LmToken) => boolean | void"
-        )]
+        #[wasm_bindgen(unchecked_optional_param_type = "GenerateOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "(token: LmToken) => boolean | void")]
         on_token: Option<Function>,
     ) -> LmJsResult<Ts<GenerateResult>> {
         hook();
         let o: GenerateOptions = match options {
-            Some(v) if !v.is_undefined() && !v.is_null() => from_js_strict(v)
-                .map_err(|e| usage(format!("generate options: {e}")))?,
+            Some(v) if !v.is_undefined() && !v.is_null() => {
+                from_js_strict(v).map_err(|e| usage(format!("generate options: {e}")))?
+            }
             _ => GenerateOptions::default(),
         };
         let prompt = bytes_of(&prompt, "prompt").map_err(lm_err)?;
@@ -694,9 +689,7 @@ impl LmSampler {
     /// arg max, lowest index on ties).
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_optional_param_type = "SamplerOptions")] options: Option<
-            JsValue,
-        >,
+        #[wasm_bindgen(unchecked_optional_param_type = "SamplerOptions")] options: Option<JsValue>,
     ) -> LmJsResult<LmSampler> {
         hook();
         let (sampler, seed) = SamplerOptions::read(options, "sampler options")
