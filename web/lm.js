@@ -128,8 +128,8 @@ async function generateRun(run) {
         generated.push(t.token);
         out.textContent += t.text;
         if (t.index > 0) {
-          const rate = t.index / ((performance.now() - t0) / 1e3);
-          $("speed").textContent = `${rate.toFixed(1)} tokens/s`;
+          const perS = t.index / ((performance.now() - t0) / 1e3);
+          $("speed").textContent = `${perS.toFixed(1)} tokens/s`;
         }
         setStatus(`generating: ${t.index + 1} of ${p.tokens} bytes`);
         return !run.stop;
