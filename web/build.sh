@@ -19,13 +19,14 @@ if [ "$want" != "$have" ]; then
   exit 1
 fi
 
-# `--no-default-features`: the library alone (the default feature set is empty; the `cli`
-# feature, the native program, is never wanted here). One codegen unit: with several, each unit
+# `--no-default-features --features lm`: the library and the language-model runner (src/lm/,
+# the `LmModel` bindings of web/lm.html); the `cli` feature, the native program, is never
+# wanted here. One codegen unit: with several, each unit
 # that inlines a kind's `shader()` keeps its own copy of the WGSL sources (include_str!), and
 # the module grows by about 110 KB (780 KB instead of 669 KB). Only this build gets it: the
 # setting travels in the environment, not in Cargo.toml's release profile.
 CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-1}" \
-  cargo build --lib --target wasm32-unknown-unknown --release --no-default-features
+  cargo build --lib --target wasm32-unknown-unknown --release --no-default-features --features lm
 wasm-bindgen --target web --typescript --out-dir web/pkg \
   "$target_dir/wasm32-unknown-unknown/release/webattn.wasm"
 

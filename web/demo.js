@@ -2,7 +2,7 @@
 // window.__demo = {rendered, error, ...} tells web/test.mjs when the first render is done.
 
 import init, { WebAttn, f32ToF16, kinds, sinkMeasure, testing } from "./pkg/webattn.js";
-import { sci } from "./common.js";
+import { drawHeatmap, drawLegend, sci } from "./common.js";
 
 let KINDS = []; // the registry's kinds (kinds()), filled once the module is loaded
 const SINK_T = 64; // the paper's sequence length for the sink measure
@@ -62,42 +62,6 @@ const asDtype = (args, dtype) =>
   dtype === "f16" ? { ...args, q: f32ToF16(args.q), k: f32ToF16(args.k), v: f32ToF16(args.v) } : args;
 
 // ---------- drawing ----------
-
-// Viridis, 9 stops.
-const VIRIDIS = [
-  [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-  [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
-];
-function viridis(t) {
-  t = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(t)), f = t - i;
-  const a = VIRIDIS[i], b = VIRIDIS[i + 1];
-  return [0, 1, 2].map((c) => Math.round(a[c] + (b[c] - a[c]) * f));
-}
-
-function drawHeatmap(canvas, a, T, maxA) {
-  const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(T, T);
-  for (let i = 0; i < T * T; i++) {
-    const [r, g, b] = viridis(Math.sqrt(a[i] / (maxA || 1)));
-    img.data.set([r, g, b, 255], i * 4);
-  }
-  // Draw T x T pixels, then scale up without smoothing.
-  const off = new OffscreenCanvas(T, T);
-  off.getContext("2d").putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = false;
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
-}
-
-function drawLegend(canvas) {
-  const ctx = canvas.getContext("2d");
-  for (let y = 0; y < canvas.height; y++) {
-    const [r, g, b] = viridis(1 - y / (canvas.height - 1));
-    ctx.fillStyle = `rgb(${r},${g},${b})`;
-    ctx.fillRect(0, y, canvas.width, 1);
-  }
-}
 
 function axes(ctx, w, h, pad, yMax, yLabel) {
   ctx.strokeStyle = "#889";

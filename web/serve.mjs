@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // A static file server for web/ (no dependencies): correct MIME types (application/wasm for
-// .wasm, so WebAssembly.instantiateStreaming works), no caching, loopback only.
+// .wasm, so WebAssembly.instantiateStreaming works), no caching, loopback only. It also serves
+// the repository's models/ folder at /models/ (read-only: GET and HEAD), so that lm.html
+// fetches ../models/<name>/config.json and model.safetensors without copies in web/ (the
+// same relative URL works when a server's root is the repository: /web/lm.html, /models/).
 //
 //   node web/serve.mjs [port]        serves http://127.0.0.1:8080/ (or the port given, 0 = any free)
 //
@@ -12,6 +15,8 @@ import { extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)));
+// URL prefixes served from other folders than web/.
+const MOUNTS = [["/models/", resolve(ROOT, "..", "models")]];
 
 const MIME = {
   ".html": "text/html; charset=utf-8",
@@ -25,7 +30,15 @@ const MIME = {
   ".png": "image/png",
   ".svg": "image/svg+xml",
   ".ico": "image/x-icon",
+  ".safetensors": "application/octet-stream",
 };
+
+/** The file a URL path names: under a mount's folder, or under `root`; null outside them. */
+function fileFor(path, root) {
+  const [prefix, dir] = MOUNTS.find(([p]) => path.startsWith(p)) ?? ["/", root];
+  const file = normalize(join(dir, path.slice(prefix.length)));
+  return file === dir || file.startsWith(dir + sep) ? file : null;
+}
 
 /** Starts the server on 127.0.0.1:`port` (0: a free port). Resolves to `{server, port, url}`. */
 export function startServer(port = 0, root = ROOT) {
@@ -33,9 +46,13 @@ export function startServer(port = 0, root = ROOT) {
     try {
       const url = new URL(req.url, "http://localhost");
       let path = decodeURIComponent(url.pathname);
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.writeHead(405, { allow: "GET, HEAD" }).end("read-only");
+        return;
+      }
       if (path.endsWith("/")) path += "index.html";
-      const file = normalize(join(root, path));
-      if (file !== root && !file.startsWith(root + sep)) {
+      const file = fileFor(path, root);
+      if (!file) {
         res.writeHead(403).end("forbidden");
         return;
       }

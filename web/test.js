@@ -3,9 +3,9 @@
 // and f16 inputs, the weights kernels, the sink measure, decoding over a KV cache (KvCache,
 // attn.decode, attn.decoder) and the errors. Inputs, metric and
 // tolerances come from the crate's testing module through the bindings (testing.*), with a
-// fresh seed per run: test.html?seed=N replays one; test.html?only=decode (or only=forward)
-// runs the decode checks (or the others) alone. Results go to the page (a table) and to
-// window.__webattnTests ({done, seed, info, checks: [{name, group, kind, pass, errors, tol,
+// fresh seed per run: test.html?seed=N replays one; test.html?only=forward (or decode, or lm)
+// runs one part alone. The language-model checks are in test-lm.js. Results go to the page (a
+// table) and to window.__webattnTests ({done, seed, info, checks: [{name, group, kind, pass, errors, tol,
 // ms, note}], passed, failed}), which web/test.mjs reads from headless Chromium.
 // (Over 500 lines on purpose: one check per behaviour the browser must show, each spelled out;
 // the metric, generators and option matrix come from the bindings' testing exports.)
@@ -22,6 +22,7 @@ import init, {
   testing,
 } from "./pkg/webattn.js";
 import { describeOptions, sci } from "./common.js";
+import { lmChecks } from "./test-lm.js";
 
 const params = new URLSearchParams(location.search);
 const state = { done: false, seed: null, info: null, checks: [], passed: 0, failed: 0, error: null };
@@ -134,11 +135,13 @@ async function run() {
   state.info = attn.info();
   document.getElementById("adapter").textContent = state.info.summary;
 
-  // test.html?only=decode (or only=forward) runs one part of the checks.
+  // test.html?only=forward (or decode, or lm) runs one part of the checks.
   const only = params.get("only");
-  if (only !== "decode") await forwardChecks(attn, inputs);
-  // Last: the prefill of the decode-steps check reuses the forward pipelines compiled above.
-  if (only !== "forward") await decodeChecks(attn, nextSeed);
+  if (!only || only === "forward") await forwardChecks(attn, inputs);
+  // The prefill of the decode-steps check reuses the forward pipelines compiled above.
+  if (!only || only === "decode") await decodeChecks(attn, nextSeed);
+  // Last: the language models (test-lm.js), on the same WebAttn.
+  if (!only || only === "lm") await lmChecks(attn, check);
 }
 
 /** The checks of forward, weights, the registry, the sink measure and the errors. */

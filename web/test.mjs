@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Runs the browser tests: serves web/ on 127.0.0.1 (a free port), launches Debian's headless
 // Chromium with WebGPU on SwiftShader (no shader-f16) through playwright-core, loads
-// test.html, prints one line per check, then loads the demo (index.html), checks that it drew
-// a heatmap and saves a screenshot to web/screenshots/demo.png. The last line is
+// test.html, prints one line per check (test.js, and test-lm.js for the language models),
+// then loads the demo (index.html), checks that it drew a heatmap and saves a screenshot to
+// web/screenshots/demo.png, then the language-model page (lm.html): it must generate text
+// and draw an attention map (screenshot web/screenshots/lm.png). The last line is
 // "N passed, M failed"; the exit status is non-zero on any failure. The checks draw their
 // inputs from a fresh seed, printed first; WEBATTN_SEED=N replays a run (as in the Rust tests).
-// WEBATTN_ONLY=decode (or forward) runs one part of the checks.
+// WEBATTN_ONLY=forward (or decode, or lm) runs one part of the checks of test.html.
 //
 //   node web/test.mjs        (after web/build.sh; CHROMIUM=/path overrides /usr/bin/chromium)
 
@@ -19,7 +21,7 @@ import { startServer } from "./serve.mjs";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const EXECUTABLE = process.env.CHROMIUM ?? "/usr/bin/chromium";
 // The whole run, browser start and every page included, must end within this bound.
-const TOTAL_TIMEOUT_MS = Number(process.env.WEBATTN_TEST_TIMEOUT_MS ?? 300_000);
+const TOTAL_TIMEOUT_MS = Number(process.env.WEBATTN_TEST_TIMEOUT_MS ?? 600_000);
 const FLAGS = [
   "--headless",
   "--no-sandbox",
@@ -144,6 +146,42 @@ async function main() {
     ok && !heat.error && heat.colors >= 16,
     "demo renders a heatmap",
     `${heat.colors} distinct colours; badge: ${heat.badge ?? "-"}${heat.error ? `; error: ${heat.error}` : ""}; screenshot ${shot}`,
+  );
+
+  await demo.close();
+
+  // 3. The language-model page: generate a few bytes with sb-nope (f16, greedy), wait for the
+  // inspection, check the text and the heatmap, screenshot it.
+  const lm = await context.newPage();
+  watch(lm, "lm");
+  const lmQuery = "model=sb-nope&dtype=f16&tokens=24&temperature=0&prompt=" + encodeURIComponent("And God said");
+  await lm.goto(url + "lm.html?" + lmQuery, { timeout: 60_000 });
+  const lmOk = await lm
+    .waitForFunction(() => window.__lm?.inspected === true || window.__lm?.error, null, {
+      timeout: left() - 10_000,
+      polling: 250,
+    })
+    .then(() => true, () => false);
+  const page3 = await lm.evaluate(() => {
+    const c = document.getElementById("heatmap");
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    const seen = new Set();
+    for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return {
+      colors: seen.size,
+      generated: document.querySelector("#output .generated")?.textContent ?? "",
+      speed: document.getElementById("speed")?.textContent,
+      sinkRows: document.querySelectorAll("#sinks tr").length,
+      error: window.__lm?.error ?? null,
+    };
+  });
+  const lmShot = join(HERE, "screenshots", "lm.png");
+  await lm.screenshot({ path: lmShot, fullPage: true });
+  line(
+    lmOk && !page3.error && page3.generated.length > 0 && page3.colors >= 16 && page3.sinkRows === 7,
+    "lm.html generates text and draws its attention map",
+    `${JSON.stringify(page3.generated)}; ${page3.speed}; ${page3.colors} distinct colours` +
+      `${page3.error ? `; error: ${page3.error}` : ""}; screenshot ${lmShot}`,
   );
 
   console.log("largest relative L2 error per kind (browser, WebGPU on SwiftShader):");

@@ -14,6 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 
 use js_sys::{Array, ArrayBuffer, Reflect};
 use serde::Serialize;
@@ -36,7 +37,7 @@ use crate::tensor::Tensor;
 /// A cache and the context it lives on, shared by its `KvCache` object and the sessions that
 /// decode from it.
 pub(super) struct CacheCell {
-    ctx: Rc<Context>,
+    ctx: Arc<Context>,
     cache: RefCell<KvCache>,
 }
 
@@ -68,7 +69,7 @@ impl CacheCell {
 }
 
 /// The cache a JavaScript value (`args.cache`) names, which must live on `ctx`.
-pub(super) fn cache_of(v: &JsValue, ctx: &Rc<Context>) -> Result<Rc<CacheCell>> {
+pub(super) fn cache_of(v: &JsValue, ctx: &Arc<Context>) -> Result<Rc<CacheCell>> {
     let not_a_cache = || {
         Error::InvalidOption(format!(
             "cache must be a KvCache (new KvCache(attn, {{...}})), got {}",
@@ -85,7 +86,7 @@ pub(super) fn cache_of(v: &JsValue, ctx: &Rc<Context>) -> Result<Rc<CacheCell>> 
     let cell = CACHES
         .with(|c| c.borrow().get(&id).and_then(Weak::upgrade))
         .ok_or_else(freed)?;
-    if !Rc::ptr_eq(&cell.ctx, ctx) {
+    if !Arc::ptr_eq(&cell.ctx, ctx) {
         return Err(Error::InvalidOption(
             "the KvCache belongs to another WebAttn (create it on the one that decodes)".into(),
         ));
@@ -216,7 +217,7 @@ impl JsKvCache {
         Self::create(&attn.ctx, options.js_value()).map_err(js_err)
     }
 
-    fn create(ctx: &Rc<Context>, options: JsValue) -> Result<JsKvCache> {
+    fn create(ctx: &Arc<Context>, options: JsValue) -> Result<JsKvCache> {
         let o: CacheOptions = from_js_strict(options)
             .map_err(|e| Error::InvalidOption(format!("cache options: {e}")))?;
         let dtype = o.dtype()?;
@@ -375,7 +376,7 @@ impl JsKvCache {
 
 /// `attn.decode`: uploads q, allocates the outputs, records and submits the step, reads the
 /// outputs back.
-pub(super) async fn decode_once(ctx: &Rc<Context>, args: &JsValue) -> Result<HostOutput> {
+pub(super) async fn decode_once(ctx: &Arc<Context>, args: &JsValue) -> Result<HostOutput> {
     let call = DecodeCall::parse(args, true)?;
     let cell = cache_of(&call.cache, ctx)?;
     let out = {

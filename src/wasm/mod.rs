@@ -6,7 +6,8 @@
 //! - `types.rs`: results and the other plain objects;
 //! - `decode.rs`: decoding, the `KvCache` class and `attn.decode`;
 //! - `session.rs`: the `DecodeSession` decode loop (`attn.decoder`);
-//! - `testing.rs`: [`crate::testing`] for the browser tests.
+//! - `testing.rs`: [`crate::testing`] for the browser tests;
+//! - `lm.rs` (feature `lm`): the language-model runner, `LmModel`, `LmSession`, `LmSampler`.
 //!
 //! Every type that crosses the boundary derives `Tsify`, so `webattn.d.ts` is generated from
 //! these definitions (and from the kinds' option structs). Every error reaches JavaScript as
@@ -14,11 +15,13 @@
 
 mod args;
 mod decode;
+#[cfg(feature = "lm")]
+mod lm;
 mod session;
 mod testing;
 mod types;
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use js_sys::{Float32Array, Float64Array, Uint16Array};
 use serde::Serialize;
@@ -99,8 +102,9 @@ pub fn kinds() -> JsResult<Vec<Ts<KindInfo>>> {
 /// ```
 #[wasm_bindgen]
 pub struct WebAttn {
-    /// Shared with the caches and decode sessions created on it.
-    ctx: Rc<Context>,
+    /// Shared with the caches, decode sessions and models created on it (an `Arc`, as
+    /// `webattn::lm::Model` takes one; on wasm nothing crosses threads).
+    ctx: Arc<Context>,
 }
 
 #[wasm_bindgen]
@@ -111,7 +115,8 @@ impl WebAttn {
         hook();
         let opts = context_options(options).map_err(js_err)?;
         let ctx = Context::new(opts).await.map_err(js_err)?;
-        Ok(WebAttn { ctx: Rc::new(ctx) })
+        #[allow(clippy::arc_with_non_send_sync)]
+        Ok(WebAttn { ctx: Arc::new(ctx) })
     }
 
     /// What the adapter and device offer.

@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
@@ -34,7 +35,7 @@ use crate::tensor::Tensor;
 /// outputs into one encoder, submits it, and maps the read-back buffer.
 #[wasm_bindgen]
 pub struct DecodeSession {
-    ctx: Rc<Context>,
+    ctx: Arc<Context>,
     cell: Rc<CacheCell>,
     attn: Attention,
     shape: Shape,
@@ -59,7 +60,7 @@ impl Drop for Busy<'_> {
 }
 
 impl DecodeSession {
-    pub(super) fn create(ctx: &Rc<Context>, args: &JsValue) -> Result<DecodeSession> {
+    pub(super) fn create(ctx: &Arc<Context>, args: &JsValue) -> Result<DecodeSession> {
         let call = DecodeCall::parse(args, false)?;
         let cell = cache_of(&call.cache, ctx)?;
         let cache = cell.cache()?;
