@@ -166,7 +166,7 @@ pub fn compare_above(got: &[f32], want: &[f64], floor: f64) -> Errors {
 /// One output's verdict under SPEC.md section 6: the GPU's error against f64 must be at most
 /// `max(tol, 2 * e32)`, where `e32` is the error against f64 of a straightforward f32
 /// computation of the same kind on the same inputs (the floor of ill-conditioned cases).
-/// [`judge`] takes e32 as the largest error of three straightforward f32 computations that
+/// [`judge`] takes e32 as the largest error of four straightforward f32 computations that
 /// differ only in the order of their sums ([`SumOrder`]): with one or two
 /// logits per row, one order's rounding can be several times luckier than another's, and a
 /// floor that depends on that luck would make the rule fail at random. For `rem`, e32 is
@@ -199,7 +199,7 @@ pub fn judge(
         .map(|&o| reference_ordered(attn, shape, q, k, v, Precision::F32, o))
         .collect::<Result<Vec<_>>>()?;
     let tol = tolerance(dtype);
-    // e32: the largest error of the three straightforward f32 computations (summation orders).
+    // e32: the largest error of the four straightforward f32 computations (summation orders).
     let mut verdicts = judge_against_in(got, &want, &plains[0], tol, dtype);
     for plain in &plains[1..] {
         for (v, w) in verdicts

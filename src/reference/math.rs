@@ -19,7 +19,7 @@ pub enum Precision {
 /// rem) is summed. f64 makes it irrelevant; in f32 it
 /// decides the rounding, and so the error of a "straightforward f32 computation" (SPEC.md
 /// section 6) on few logits varies with it by more than 2x. [`crate::testing::judge`] takes
-/// the largest error over the three orders as the floor.
+/// the largest error over the four orders as the floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SumOrder {
     /// d = 0, 1, 2, ... (a plain loop).
@@ -29,11 +29,20 @@ pub enum SumOrder {
     Reversed,
     /// Pairwise (tree) summation, as blocked GPU and BLAS kernels sum.
     Pairwise,
+    /// The shape of a GPU kernel's dot products: a running sum of `dot(vec4, vec4)` terms,
+    /// each a sum of 4 products. (Long sums along a row, such as stick-breaking's stick, are
+    /// summed as with `Sequential`.)
+    Vec4,
 }
 
 impl SumOrder {
     /// Every order.
-    pub const ALL: [SumOrder; 3] = [SumOrder::Sequential, SumOrder::Reversed, SumOrder::Pairwise];
+    pub const ALL: [SumOrder; 4] = [
+        SumOrder::Sequential,
+        SumOrder::Reversed,
+        SumOrder::Pairwise,
+        SumOrder::Vec4,
+    ];
 }
 
 /// Pairwise (tree) sum.
@@ -86,6 +95,12 @@ impl Inputs<'_> {
                 .map(prod)
                 .fold(R::zero(), |a, x| a + x),
             SumOrder::Pairwise => pairwise(&qr.iter().zip(kr).map(prod).collect::<Vec<R>>()),
+            SumOrder::Vec4 => {
+                let p: Vec<R> = qr.iter().zip(kr).map(prod).collect();
+                p.chunks(4)
+                    .map(|c| c.iter().fold(R::zero(), |a, &x| a + x))
+                    .fold(R::zero(), |a, x| a + x)
+            }
         };
         c::<R>(self.scale) * dot
     }

@@ -186,7 +186,7 @@ fn weights<R: Float>(x: &Inputs, o: &StickBreakingOptions) -> (Vec<R>, Vec<R>) {
             // rem sums the same softplus terms; in f32 the order of that sum sets its rounding,
             // so the floor's summation order applies here too (`Inputs::order`).
             let total = match x.order {
-                SumOrder::Sequential => broken,
+                SumOrder::Sequential | SumOrder::Vec4 => broken,
                 SumOrder::Reversed => z
                     .iter()
                     .flatten()
