@@ -8,8 +8,8 @@
 
 use std::cell::{Cell, RefCell};
 
-use js_sys::{Array, ArrayBuffer, Float32Array, Float64Array, Function, Reflect, Uint8Array};
-use serde::{Deserialize, Serialize};
+use js_sys::{Array, ArrayBuffer, Float32Array, Function, Reflect, Uint8Array};
+use serde::Serialize;
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -18,7 +18,11 @@ use super::args::{describe, from_js_strict};
 use super::types::f32_array;
 use super::{hook, to_js, WebAttn};
 use crate::dtype::DType;
-use crate::lm::{Inspection, LmError, LmResult, Model, Sampler, Session};
+use crate::lm::{LmError, LmResult, Model, Sampler, Session};
+
+use super::lm_types::{
+    GenerateOptions, GenerateResult, LmConfig, LmInspection, LmToken, SamplerOptions,
+};
 
 /// Seeds are JavaScript numbers: integers below 2^53.
 const SEED_MASK: u64 = (1 << 53) - 1;
@@ -110,207 +114,13 @@ fn bytes_of(v: &JsValue, what: &str) -> LmResult<Vec<u8>> {
 }
 
 /// A seed from JavaScript (an integer 0 to 2^53 - 1), or a fresh one.
-fn seed_of(s: Option<f64>) -> LmResult<u64> {
+pub(super) fn seed_of(s: Option<f64>) -> LmResult<u64> {
     match s {
         None => Ok(crate::testing::fresh_seed("lm") & SEED_MASK),
         Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= SEED_MASK as f64 => Ok(x as u64),
         Some(x) => Err(LmError::Usage(format!(
             "seed must be an integer from 0 to 2^53 - 1, got {x}"
         ))),
-    }
-}
-
-/// A model's `config.json`, as `LmModel.config` gives it.
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-#[tsify(hashmap_as_object)]
-pub struct LmConfig {
-    /// Model name.
-    pub name: String,
-    /// Vocabulary (256: bytes).
-    pub vocab: usize,
-    /// Width.
-    pub d_model: usize,
-    /// Blocks.
-    pub n_layer: usize,
-    /// Query heads.
-    pub n_head: usize,
-    /// Key/value heads (GQA).
-    pub n_kv_head: usize,
-    /// Head dim.
-    pub head_dim: usize,
-    /// MLP hidden width.
-    pub d_ff: usize,
-    /// RMSNorm epsilon.
-    pub norm_eps: f64,
-    /// RoPE base, or null without positional encoding.
-    pub rope_base: Option<f64>,
-    /// Training context length.
-    pub context: usize,
-    /// The attention of every layer, in webattn's JSON form.
-    #[tsify(type = "AttentionOptions")]
-    pub attention: serde_json::Value,
-}
-
-/// Options of `LmSampler` and of `LmModel.generate`'s sampling.
-#[derive(Deserialize, Default, Tsify)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SamplerOptions {
-    /// 0 (default): greedy, the arg max. Otherwise logits are divided by it before the
-    /// softmax.
-    #[tsify(optional)]
-    pub temperature: Option<f32>,
-    /// Keep only the `topK` largest logits (0, default: all).
-    #[tsify(optional)]
-    pub top_k: Option<usize>,
-    /// Seed of the draws (an integer below 2^53; default: a fresh one, see `seed`).
-    #[tsify(optional)]
-    pub seed: Option<f64>,
-}
-
-impl SamplerOptions {
-    fn read(v: Option<JsValue>, what: &str) -> LmResult<Self> {
-        match v {
-            Some(v) if !v.is_undefined() && !v.is_null() => {
-                from_js_strict(v).map_err(|e| LmError::Usage(format!("{what}: {e}")))
-            }
-            _ => Ok(Self::default()),
-        }
-    }
-
-    fn sampler(&self) -> LmResult<(Sampler, u64)> {
-        let t = self.temperature.unwrap_or(0.0);
-        if !t.is_finite() || t < 0.0 {
-            return Err(LmError::Usage(format!(
-                "temperature must be a finite number >= 0, got {t}"
-            )));
-        }
-        let seed = seed_of(self.seed)?;
-        Ok((Sampler::new(t, self.top_k.unwrap_or(0), seed), seed))
-    }
-}
-
-/// Options of `LmModel.generate`.
-#[derive(Deserialize, Default, Tsify)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GenerateOptions {
-    /// Tokens to generate (default 100, at least 1).
-    #[tsify(optional)]
-    pub max_tokens: Option<usize>,
-    /// 0 (default): greedy. Otherwise the sampling temperature.
-    #[tsify(optional)]
-    pub temperature: Option<f32>,
-    /// Sample from the `topK` largest logits only (0, default: all).
-    #[tsify(optional)]
-    pub top_k: Option<usize>,
-    /// Seed of the draws (default: a fresh one, returned as `seed`).
-    #[tsify(optional)]
-    pub seed: Option<f64>,
-}
-
-/// What `generate`'s callback receives for each new token.
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct LmToken {
-    /// The byte.
-    pub token: u8,
-    /// Its index among the generated tokens (0 first).
-    pub index: usize,
-    /// The text this token completes (UTF-8 decoded as bytes arrive: empty while a
-    /// multi-byte character is incomplete; U+FFFD for invalid bytes).
-    pub text: String,
-}
-
-/// Result of `LmModel.generate`: the tokens and the speed. Prefill time runs from the
-/// prompt's upload to its logits on the host; decode time covers the steps after it
-/// (sampling, step, logits), without the time spent in the callback.
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateResult {
-    /// The generated bytes (the prompt not included).
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    #[tsify(type = "Uint8Array")]
-    pub tokens: JsValue,
-    /// The generated text (UTF-8, invalid bytes as U+FFFD).
-    pub text: String,
-    /// The seed the sampler used.
-    pub seed: f64,
-    /// The callback returned `false`: generation stopped early.
-    pub stopped: bool,
-    /// Prompt tokens.
-    pub prefill_tokens: usize,
-    /// Prefill time, milliseconds.
-    pub prefill_ms: f64,
-    /// Prompt tokens per second.
-    pub prefill_tokens_per_s: f64,
-    /// Decode steps (generated tokens after the first).
-    pub decode_tokens: usize,
-    /// Decode time, milliseconds.
-    pub decode_ms: f64,
-    /// Decode steps per second (0 without steps).
-    pub decode_tokens_per_s: f64,
-}
-
-/// One layer of `LmModel.inspect`.
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct LmLayerInspection {
-    /// Attention weights `[heads, T, T]` (row i: query token i; column j: key token j).
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    #[tsify(type = "Float32Array")]
-    pub weights: JsValue,
-    /// Stick-breaking: the stick left per head and token `[heads, T]` (absent otherwise).
-    #[serde(
-        with = "serde_wasm_bindgen::preserve",
-        skip_serializing_if = "JsValue::is_undefined"
-    )]
-    #[tsify(optional, type = "Float32Array")]
-    pub rem: JsValue,
-    /// α_k per head and key `[heads, T]`: the mean attention key k receives (SPEC.md
-    /// section 5).
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    #[tsify(type = "Float64Array")]
-    pub alpha: JsValue,
-    /// α_k on row-normalised weights, `A / (rowsum + 1e-8)`.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    #[tsify(type = "Float64Array")]
-    pub alpha_normalized: JsValue,
-    /// Fraction (0 to 1) of heads with α_0 > 0.3: the first token as a sink.
-    pub sink_rate: f64,
-    /// The same on row-normalised weights.
-    pub sink_rate_normalized: f64,
-}
-
-/// Result of `LmModel.inspect`.
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct LmInspection {
-    /// Tokens T.
-    pub tokens: usize,
-    /// Query heads H.
-    pub heads: usize,
-    /// Per layer.
-    pub layers: Vec<LmLayerInspection>,
-}
-
-impl From<Inspection> for LmInspection {
-    fn from(i: Inspection) -> Self {
-        LmInspection {
-            tokens: i.tokens,
-            heads: i.heads,
-            layers: i
-                .layers
-                .into_iter()
-                .map(|l| LmLayerInspection {
-                    weights: f32_array(&l.weights).into(),
-                    rem: l.rem.map_or(JsValue::UNDEFINED, |r| f32_array(&r).into()),
-                    alpha: Float64Array::from(&l.alpha[..]).into(),
-                    alpha_normalized: Float64Array::from(&l.alpha_normalized[..]).into(),
-                    sink_rate: l.sink_rate,
-                    sink_rate_normalized: l.sink_rate_normalized,
-                })
-                .collect(),
-        }
     }
 }
 

@@ -17,6 +17,8 @@ mod args;
 mod decode;
 #[cfg(feature = "lm")]
 mod lm;
+#[cfg(feature = "lm")]
+mod lm_types;
 mod session;
 mod testing;
 mod types;
