@@ -24,9 +24,6 @@ use super::lm_types::{
     GenerateOptions, GenerateResult, LmConfig, LmInspection, LmToken, SamplerOptions,
 };
 
-/// Seeds are JavaScript numbers: integers below 2^53.
-const SEED_MASK: u64 = (1 << 53) - 1;
-
 /// What the runner's exports return: errors are JavaScript `Error`s named `LmError`.
 type LmJsResult<T> = std::result::Result<T, JsValue>;
 
@@ -111,17 +108,6 @@ fn bytes_of(v: &JsValue, what: &str) -> LmResult<Vec<u8>> {
             }
         })
         .collect()
-}
-
-/// A seed from JavaScript (an integer 0 to 2^53 - 1), or a fresh one.
-pub(super) fn seed_of(s: Option<f64>) -> LmResult<u64> {
-    match s {
-        None => Ok(crate::testing::fresh_seed("lm") & SEED_MASK),
-        Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= SEED_MASK as f64 => Ok(x as u64),
-        Some(x) => Err(LmError::Usage(format!(
-            "seed must be an integer from 0 to 2^53 - 1, got {x}"
-        ))),
-    }
 }
 
 /// Decodes bytes to text as they arrive: complete characters come out, an incomplete one

@@ -8,7 +8,6 @@ use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use super::args::from_js_strict;
-use super::lm::seed_of;
 use super::types::f32_array;
 use crate::lm::{Inspection, LmError, LmResult, Sampler};
 /// A model's `config.json`, as `LmModel.config` gives it.
@@ -202,5 +201,19 @@ impl From<Inspection> for LmInspection {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Seeds are JavaScript numbers: integers below 2^53.
+const SEED_MASK: u64 = (1 << 53) - 1;
+
+/// A seed from JavaScript (an integer 0 to 2^53 - 1), or a fresh one.
+pub(super) fn seed_of(s: Option<f64>) -> LmResult<u64> {
+    match s {
+        None => Ok(crate::testing::fresh_seed("lm") & SEED_MASK),
+        Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= SEED_MASK as f64 => Ok(x as u64),
+        Some(x) => Err(LmError::Usage(format!(
+            "seed must be an integer from 0 to 2^53 - 1, got {x}"
+        ))),
     }
 }
