@@ -7,6 +7,11 @@
 #   bash scripts/h100.sh lm      the tiny LMs (models/): `webattn generate --bench` per model and
 #                                dtype beside train/bench_lm.py (PyTorch eager, torch.compile)
 #   bash scripts/h100.sh decode  `webattn bench --decode` beside torch_peers.py --mode decode
+#   bash scripts/h100.sh decode4 decode changes D4-D5 in one call: the decode GPU tests (auto
+#                                and portable), the WGSL read-bandwidth probe, the `bench
+#                                --decode` runs that .devbin/runs.txt lists (binaries, their
+#                                WEBATTN_DECODE_* ablations), then torch_peers.py --mode decode;
+#                                JSON in $OUT/decode4.tar.gz
 #   bash scripts/h100.sh check2  the GPU test suite with each cooperative-matrix variant forced
 #                                (coopmat, coopmat2) and `check --sweep --dtype f16` for both
 #   bash scripts/h100.sh bench2  f16 prefill, coopmat against coopmat2, in one call (issue 12)
@@ -91,5 +96,36 @@ ROWS
 decode)
   timeout 300 $B bench --decode --dtype all --json $OUT/decode.json > $OUT/decode.md 2>&1; tail -30 $OUT/decode.md
   timeout 200 python3 .devbin/torch_peers.py --mode decode --shapes 1x32x8x4096x128,1x32x8x32768x128,1x32x8x131072x128,8x32x8x8192x128 --json $OUT/peers_decode.json > $OUT/peers_decode.txt 2>&1; tail -12 $OUT/peers_decode.txt
+  ;;
+decode4)
+  # Decode measurements in one call. .devbin/runs.txt lists the bench runs, one a line:
+  #   LABEL BINARY [VAR=VALUE ...] -- BENCH-ARGS   (BINARY under .devbin/; `bench --decode`)
+  # Output: $OUT/decode4.md (tests, probe, one table row per line under `## LABEL`),
+  # $OUT/peers_decode.txt, and the JSON of every run and of the peers in $OUT/decode4.tar.gz.
+  mkdir -p /tmp/d4
+  {
+  echo "## gpu decode tests, auto"; timeout 120 .devbin/gpu-tests --test-threads 8 decode 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
+  echo "## gpu decode tests, portable"; WEBATTN_VARIANT=portable timeout 120 .devbin/gpu-tests --test-threads 8 decode 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
+  for mb in 512 1024; do echo "## read_bandwidth ${mb} MiB"; [ -x .devbin/read_bandwidth ] && BW_MB=$mb timeout 60 .devbin/read_bandwidth 2>&1 | tail -3; done
+  if [ -x .devbin/vkstats ] && [ -d .devbin/spv ]; then
+    # The driver's registers and local memory per kernel (tools/vkstats; local memory is
+    # reported with bit 36 set on this driver: the bytes are the value minus 2^36).
+    echo "## vkstats"; .devbin/vkstats .devbin/spv/*.spv > /tmp/d4/vkstats.txt 2>&1
+    python3 -c 'import re,sys
+for l in open(sys.argv[1]):
+    l = re.sub(r"Local Memory Size=(\d+)", lambda m: "local=%d" % (int(m.group(1)) % (1 << 36)), l)
+    print(re.sub(r" (Binary Size|Stack Size|Shared Memory Size)=\d+;", "", l).rstrip())' /tmp/d4/vkstats.txt
+  fi
+  while read -r label bin rest; do
+    [ -z "$label" ] && continue; case "$label" in \#*) continue;; esac
+    envs=(); set -- $rest; while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
+    echo "## $label"
+    env "${envs[@]}" timeout 200 .devbin/$bin bench --decode --json /tmp/d4/$label.json "$@" 2>&1 \
+      | grep -E "^\| (softmax|sigmoid|stick)|rror"
+  done < .devbin/runs.txt
+  } > $OUT/decode4.md 2>&1
+  [ -n "${D4_NO_PEERS:-}" ] || timeout 200 python3 .devbin/torch_peers.py --mode decode --shapes 1x32x8x4096x128,1x32x8x32768x128,1x32x8x131072x128,8x32x8x8192x128 --json /tmp/d4/peers_decode.json > $OUT/peers_decode.txt 2>&1
+  tar -czf $OUT/decode4.tar.gz -C /tmp d4
+  awk '/^## /{sec=$2} /^\| (softmax|sigmoid|stick)/{split($0,a,"|"); printf "%-18s %-15s %s B%s Tk%s %s ms %s\n", sec, a[2], a[3], a[4], a[7], a[11], a[13]; next} {print}' $OUT/decode4.md | grep -v "Tk 4096 " | tail -120
   ;;
 esac

@@ -109,12 +109,13 @@ pub struct TileConfig {
     /// Cooperative-matrix: the largest subgroup size the device may use (it sizes each
     /// subgroup's share of output blocks). Portable: 0.
     pub sg_max: u32,
-    /// `coopmat2` debugging only (0 otherwise): the ablation bits of `WEBATTN_COOP2_ABLATE`
-    /// (1: K fragments, 2: V fragments, 4: phase B, 8: the S store and P load) and
-    /// [`TileConfig::COOP2_STAGE`] (`WEBATTN_COOP2_STAGE=1`: K and V staged by the subgroup),
-    /// docs/perf.md.
+    /// Measuring only (0 otherwise; docs/perf.md). `coopmat2`: the ablation bits of
+    /// `WEBATTN_COOP2_ABLATE` (1: K fragments, 2: V fragments, 4: phase B, 8: the S store and
+    /// P load) and [`TileConfig::COOP2_STAGE`] (`WEBATTN_COOP2_STAGE=1`: K and V staged by the
+    /// subgroup). Portable decode partial kernel: the ablation bits of `WEBATTN_DECODE_ABLATE`
+    /// ([`crate::pass::decode::DecodeTuning`]).
     #[doc(hidden)]
-    pub coop2_debug: u32,
+    pub debug: u32,
 }
 
 impl TileConfig {
@@ -124,14 +125,14 @@ impl TileConfig {
     /// Invocations per workgroup of the `coopmat2` forward kernel (4 subgroups of 32).
     pub const WG_COOP2: u32 = 128;
 
-    /// The bit of [`TileConfig::coop2_debug`] that stages K and V through the subgroup's
+    /// The bit of [`TileConfig::debug`] that stages K and V through the subgroup's
     /// scratch (`shaders/common/tile_coop2_staged.wgsl`).
     #[doc(hidden)]
     pub const COOP2_STAGE: u32 = 1 << 16;
 
     /// Is this the `coopmat2` kernel with K and V staged?
     pub(crate) fn coop2_staged(&self) -> bool {
-        self.variant == Variant::CoopMatrix2 && self.coop2_debug & Self::COOP2_STAGE != 0
+        self.variant == Variant::CoopMatrix2 && self.debug & Self::COOP2_STAGE != 0
     }
 
     /// The `coopmat2` debugging bits read from the environment (`WEBATTN_COOP2_ABLATE`: a
@@ -213,7 +214,7 @@ impl TileConfig {
                     vk,
                     pad: 0,
                     sg_max: 0,
-                    coop2_debug: 0,
+                    debug: 0,
                 };
                 if t.workgroup_bytes() <= wg_mem {
                     return Ok(t);
@@ -281,7 +282,7 @@ impl TileConfig {
                 vk: 0,
                 pad,
                 sg_max,
-                coop2_debug: 0,
+                debug: 0,
             };
             (t.workgroup_bytes() <= wg_mem).then_some(t)
         })
@@ -302,7 +303,7 @@ impl TileConfig {
         Self::choose_coop2_with(d, dv, wg_mem, sg_min, sg_max, 0)
     }
 
-    /// [`TileConfig::choose_coop2`] with the debugging bits of [`TileConfig::coop2_debug`];
+    /// [`TileConfig::choose_coop2`] with the debugging bits of [`TileConfig::debug`];
     /// staged tiles that do not fit `wg_mem` fall back to the default ones.
     #[doc(hidden)]
     pub fn choose_coop2_with(
@@ -327,13 +328,13 @@ impl TileConfig {
             vk: 0,
             pad: 0,
             sg_max,
-            coop2_debug: debug,
+            debug,
         };
         if t.workgroup_bytes() <= wg_mem {
             return Some(t);
         }
         let t = TileConfig {
-            coop2_debug: debug & !Self::COOP2_STAGE,
+            debug: debug & !Self::COOP2_STAGE,
             ..t
         };
         (t.workgroup_bytes() <= wg_mem).then_some(t)
@@ -428,7 +429,7 @@ impl TileConfig {
                 ("SH", sh),
                 ("PH", ph),
                 ("FH", fh),
-                ("COOP2_ABLATE", self.coop2_debug & 15),
+                ("COOP2_ABLATE", self.debug & 15),
             ];
             for (name, v) in coop2 {
                 s += &format!("const {name}: u32 = {v}u;\n");

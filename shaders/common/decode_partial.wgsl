@@ -19,8 +19,14 @@
 //     (g < KG): keys g, g + KG, ... of the tile (VPL of them at most); acc[r] (vec4, f32) per
 //     row r. A weight of 0 adds nothing even if v is NaN (SPEC: mask before multiplying),
 //     except in tiles where every pair is attended to (tile_full_dec), which add w * v plain.
-//     When VPL <= 8, these values are loaded with the tile's keys, before the first barrier,
-//     so a tile waits on memory once, not twice (vreg).
+// Loads (tile_logits and tile_fetch_v, before the tile's first barrier): an invocation's DPL K vec4s of its key
+//   slot and, with VWITHK, its V vec4s of P V (VPF = VPL of them): a tile waits on memory
+//   once. Without VWITHK, P V loads its values itself (fewer registers held, a second wait).
+//   Values are widened to f32 as they are loaded. Every loop over a private array has a
+//   constant trip count and no break, so the arrays can stay in registers.
+// ABLATE (measuring only, wrong results; 0 otherwise): bit 1 widens packed f16 with no
+//   conversion, bit 2 replaces the logits' dot products by a sum of k, bit 4 adds v to acc
+//   unweighted.
 // After the chunk: kind_end leaves each row's statistic in row_s; the key groups' acc are
 // summed through xo, one row at a time, and written as a partial or, with one chunk, as
 // final outputs (the kind's part_finish, the merge of one partial).
@@ -42,7 +48,7 @@ var<workgroup> row_s: array<vec4<f32>, DQ>;       // the row's statistic after t
 var<private> acc: array<vec4<f32>, DQ>;
 var<private> pz: array<f32, NPAIR>;
 var<private> pok: array<bool, NPAIR>;
-var<private> vreg: array<vec4<f32>, 8>;        // prefetched values (when VPL <= 8)
+var<private> vreg: array<vec4<f32>, VPF>;   // the tile's V of this invocation's P V (VWITHK)
 
 // What a workgroup works on, and the current tile.
 struct DTile {
@@ -74,37 +80,58 @@ fn pair_key(t: DTile, s: u32) -> u32 {
     return pair_e(t, s) % DK;
 }
 
-// Logits of the tile: see the file comment. Ends with pz, pok set (one barrier inside).
+// K or V vec4 i as f32 (ABLATE bit 1: without a conversion). The plain loads widen in the
+// same expression: f16 values carried through functions made the f16 kernel 4x slower on
+// the H200 (docs/perf.md, D4).
+fn kv_k4(i: u32) -> vec4<f32> {
+    if ((ABLATE & 1u) != 0u) {
+        return widen4_cheap(raw_k4(i));
+    }
+    return load_k4(i);
+}
+
+fn kv_v4(i: u32) -> vec4<f32> {
+    if ((ABLATE & 1u) != 0u) {
+        return widen4_cheap(raw_v4(i));
+    }
+    return load_v4(i);
+}
+
+// Loads this invocation's V of P V of the tile [j0, j0 + nk) into vreg, with VWITHK. Keys
+// past nk (and lanes past KG key groups) load a clamped, valid row instead: tile_pv weighs
+// them 0 (the loop stays branch-free, so vreg stays in registers).
+fn tile_fetch_v(t: DTile, j0: u32, nk: u32) {
+    if (VWITHK) {
+        let g = min(t.lid / DV4, KG - 1u);
+        let vbase = (t.kv_unit * params.capacity + j0) * DV4 + t.lid % DV4;
+        for (var i = 0u; i < VPF; i++) {
+            vreg[i] = kv_v4(vbase + min(g + i * KG, nk - 1u) * DV4);
+        }
+    }
+}
+
+// Logits of the tile: see the file comment. Loads the tile's K (and V, tile_fetch_v) first;
+// a key slot past nk loads the tile's last key (its pairs are not allowed). Ends with pz, pok
+// set (one barrier inside).
 fn tile_logits(t: DTile) {
     let ks = t.lid / KL;
     let kl = t.lid % KL;
+    let kbase = (t.kv_unit * params.capacity + t.j0 + min(ks, t.nk - 1u)) * D4 + kl;
     var kreg: array<vec4<f32>, DPL>;
     for (var i = 0u; i < DPL; i++) {
-        kreg[i] = vec4<f32>(0.0);
+        kreg[i] = kv_k4(kbase + i * KL);
     }
-    if (ks < t.nk) {
-        let base = (t.kv_unit * params.capacity + t.j0 + ks) * D4 + kl;
+    tile_fetch_v(t, t.j0, t.nk);
+    for (var r = 0u; r < DQ; r++) {
+        var z = 0.0;
         for (var i = 0u; i < DPL; i++) {
-            kreg[i] = load_k4(base + i * KL);
-        }
-    }
-    if (VPL <= 8u) {
-        let col = t.lid % DV4;
-        let g = t.lid / DV4;
-        let vbase = (t.kv_unit * params.capacity + t.j0) * DV4 + col;
-        for (var i = 0u; i < VPL; i++) {
-            let j = g + i * KG;
-            if (g < KG && j < t.nk) {
-                vreg[i] = load_v4(vbase + j * DV4);
+            if ((ABLATE & 2u) != 0u) {
+                z += kreg[i].x;
+            } else {
+                z += dot(q_sh[r * D4 + kl + i * KL], kreg[i]);
             }
         }
-    }
-    for (var r = 0u; r < DQ; r++) {
-        var s = 0.0;
-        for (var i = 0u; i < DPL; i++) {
-            s += dot(q_sh[r * D4 + kl + i * KL], kreg[i]);
-        }
-        red[r * WG + t.lid] = s;
+        red[r * WG + t.lid] = z;
     }
     workgroupBarrier();
     for (var s = 0u; s < NPAIR; s++) {
@@ -133,10 +160,26 @@ fn tile_full_dec(t: DTile) -> bool {
     return dec_allowed(pmin, t.j0 + t.nk - 1u) && dec_allowed(pmax, t.j0);
 }
 
+// Weight of (row r, tile key j) for P V: 0 past the tile's keys.
+fn pv_w(t: DTile, r: u32, j: u32) -> f32 {
+    return select(0.0, p_sh[r * DK + min(j, DK - 1u)], j < t.nk);
+}
+
+// Value of P V's i-th key j of the tile (clamped to a valid row past nk; pv_w weighs it 0).
+fn pv_v(t: DTile, i: u32, j: u32, vbase: u32) -> vec4<f32> {
+    if (VWITHK) {
+        return vreg[min(i, VPF - 1u)];
+    }
+    return kv_v4(vbase + min(j, t.nk - 1u) * DV4);
+}
+
 // acc = acc * row_f + P V over the tile's keys (see the file comment). In a tile that is
 // tile_full_dec every pair is attended to, so w * v adds with no select (a NaN or Inf in v
-// propagates by plain arithmetic, as SPEC.md wants for attended keys); elsewhere a weight of 0
-// (a masked pair) is selected out so that a masked key's NaN never reaches the row.
+// propagates by plain arithmetic, as SPEC.md wants for attended keys; a clamped key past nk
+// repeats an attended one); elsewhere a weight of 0 (a masked pair, or a key past nk) is
+// selected out so that a masked key's NaN never reaches the row. The key loops have no
+// branch in their bodies, so the driver unrolls them and vreg and acc stay in registers
+// (docs/perf.md, D4: a loop that breaks put them in local memory, 3-4x slower).
 fn tile_pv(t: DTile) {
     let full = tile_full_dec(t);
     for (var r = 0u; r < DQ; r++) {
@@ -148,28 +191,50 @@ fn tile_pv(t: DTile) {
         return;
     }
     let vbase = (t.kv_unit * params.capacity + t.j0) * DV4 + col;
-    for (var i = 0u; i < VPL; i++) {
-        let j = g + i * KG;
-        if (j >= t.nk) {
-            break;
-        }
-        var v4: vec4<f32>;
-        if (VPL <= 8u) {
-            v4 = vreg[min(i, 7u)];
-        } else {
-            v4 = load_v4(vbase + j * DV4);
-        }
-        if (full) {
+    if ((ABLATE & 4u) != 0u) {
+        for (var i = 0u; i < VPL; i++) {
+            let v4 = pv_v(t, i, g + i * KG, vbase);
             for (var r = 0u; r < DQ; r++) {
-                acc[r] = fma(vec4<f32>(p_sh[r * DK + j]), v4, acc[r]);
+                acc[r] += v4;
             }
-        } else {
+        }
+    } else if (full) {
+        for (var i = 0u; i < VPL; i++) {
+            let j = g + i * KG;
+            let v4 = pv_v(t, i, j, vbase);
             for (var r = 0u; r < DQ; r++) {
-                let w = p_sh[r * DK + j];
+                acc[r] = fma(vec4<f32>(pv_w(t, r, j)), v4, acc[r]);
+            }
+        }
+    } else {
+        for (var i = 0u; i < VPL; i++) {
+            let j = g + i * KG;
+            let v4 = pv_v(t, i, j, vbase);
+            for (var r = 0u; r < DQ; r++) {
+                let w = pv_w(t, r, j);
                 acc[r] += select(vec4<f32>(0.0), w * v4, w != 0.0);
             }
         }
     }
+}
+
+// Row r's accumulator for a dynamic r: a branch-free scan with constant indices, so that
+// acc is never indexed dynamically (which would put it in local memory).
+fn acc_row(r: u32) -> vec4<f32> {
+    var a = acc[0];
+    for (var k = 1u; k < DQ; k++) {
+        a = select(a, acc[k], k == r);
+    }
+    return a;
+}
+
+// The tile processed at step `step` of `ntiles`: first to last, or last to first when the kind
+// sets KIND_NEAREST_FIRST.
+fn tile_at(step: u32, ntiles: u32) -> u32 {
+    if (KIND_NEAREST_FIRST) {
+        return ntiles - 1u - step;
+    }
+    return step;
 }
 
 // A sequence with no key: chunk 0 writes the kind's empty rows.
@@ -224,11 +289,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     kind_begin(t);
     workgroupBarrier();
     for (var step = 0u; step < ntiles; step++) {
-        var tile = step;
-        if (KIND_NEAREST_FIRST) {
-            tile = ntiles - 1u - step;
-        }
-        t.j0 = t.k0 + tile * DK;
+        t.j0 = t.k0 + tile_at(step, ntiles) * DK;
         t.nk = min(DK, t.k1 - t.j0);
         tile_logits(t);
         kind_tile(t);
@@ -238,7 +299,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     kind_end(t);
     workgroupBarrier();
     for (var r = 0u; r < DQ; r++) {
-        xo[lid] = acc[r];
+        xo[lid] = acc_row(r);
         workgroupBarrier();
         let rr = t.row0 + r;
         if (lid < DV4 && rr < params.rows) {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::pass::decode::DecodeTuning;
 use crate::shader::{Storage, TileConfig, Variant};
 
 use super::caches::{BindCache, PipelineCache};
@@ -57,8 +58,10 @@ pub struct Context {
     pub(crate) dummy_rw: wgpu::Buffer,
     lost: Arc<Mutex<Option<String>>>,
     gpu_error: Arc<Mutex<Option<String>>>,
-    /// `coopmat2` debugging bits from the environment ([`TileConfig::coop2_debug`]; 0 on wasm).
+    /// `coopmat2` debugging bits from the environment ([`TileConfig::debug`]; 0 on wasm).
     coop2_debug: u32,
+    /// The decode passes' overrides from the environment (none on wasm).
+    pub(crate) decode_tuning: DecodeTuning,
 }
 
 impl std::fmt::Debug for Context {
@@ -287,23 +290,38 @@ impl Context {
                 )))
                 }
             };
-        // The subgroup decode partial kernel bakes the subgroup size into its tiles, so it
-        // needs a fixed one; it takes any power of two from 4 (lavapipe has 8) to 128. Forcing
-        // the portable variant forces the portable decode kernel too.
-        let decode_variant = if options.variant != Some(Variant::Portable)
-            && df.contains(wgpu::Features::SUBGROUP)
-            && sg_min == sg_max
-            && sg_max.is_power_of_two()
-            && (4..=128).contains(&sg_max)
-        {
-            Variant::Subgroup
-        } else {
-            Variant::Portable
+        // The portable decode partial kernel is the automatic choice for every kind: with its
+        // branch-free key loops it measured faster than the subgroup kernel for stick-breaking
+        // too (H200, docs/perf.md change D4). The subgroup kernel runs where it is forced; it
+        // bakes the subgroup size into its tiles, so it needs a fixed one (any power of two
+        // from 4, lavapipe's 8, to 128).
+        let decode_variant = match options.decode_variant {
+            None | Some(Variant::Portable) => Variant::Portable,
+            Some(Variant::Subgroup)
+                if df.contains(wgpu::Features::SUBGROUP)
+                    && sg_min == sg_max
+                    && sg_max.is_power_of_two()
+                    && (4..=128).contains(&sg_max) =>
+            {
+                Variant::Subgroup
+            }
+            Some(v) => {
+                return Err(Error::MissingFeature(format!(
+                    "the {v:?} decode kernel needs SUBGROUP with one fixed subgroup size (a \
+                     power of two from 4 to 128); this device has subgroups: {}, sizes \
+                     {sg_min}..{sg_max}",
+                    df.contains(wgpu::Features::SUBGROUP)
+                )))
+            }
         };
         #[cfg(not(target_arch = "wasm32"))]
         let coop2_debug = TileConfig::coop2_debug_from_env()?;
         #[cfg(target_arch = "wasm32")]
         let coop2_debug = 0;
+        #[cfg(not(target_arch = "wasm32"))]
+        let decode_tuning = DecodeTuning::from_env()?;
+        #[cfg(target_arch = "wasm32")]
+        let decode_tuning = DecodeTuning::default();
         let info = DeviceInfo {
             name: ai.name.clone(),
             backend: format!("{:?}", ai.backend),
@@ -378,6 +396,7 @@ impl Context {
             lost,
             gpu_error,
             coop2_debug,
+            decode_tuning,
         })
     }
 

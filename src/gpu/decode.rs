@@ -103,7 +103,26 @@ impl Context {
                 return Ok(t);
             }
         }
-        TileConfig::decode(d, dv, rows, dtype, mem)
+        self.portable_decode_tiles(d, dv, rows, dtype)
+    }
+
+    /// The portable partial kernel's tiles ([`TileConfig::decode`]) on this device, with the
+    /// overrides of [`DecodeTuning`] (measuring only) where they are set.
+    fn portable_decode_tiles(
+        &self,
+        d: usize,
+        dv: usize,
+        rows: usize,
+        dtype: DType,
+    ) -> Result<TileConfig> {
+        let mem = self.info.max_workgroup_storage;
+        let lanes = self.decode_tuning.lanes;
+        let mut t = TileConfig::decode_with_lanes(d, dv, rows, dtype, mem, lanes)?;
+        if let Some(v) = self.decode_tuning.v_with_k {
+            t.vk = v;
+        }
+        t.debug = self.decode_tuning.ablate;
+        Ok(t)
     }
 
     /// The split plan [`Context::alloc_decode_output`] picks for `q_heads` query heads and
@@ -120,7 +139,9 @@ impl Context {
         let target = if self.info.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
             SplitPlan::CPU_WORKGROUPS
         } else {
-            SplitPlan::GPU_WORKGROUPS
+            self.decode_tuning
+                .workgroups
+                .unwrap_or(SplitPlan::GPU_WORKGROUPS)
         };
         Ok(SplitPlan::for_target(target, s.batch * s.kv_heads * blocks))
     }
@@ -259,8 +280,7 @@ impl Context {
                 Some(k) => k_partial = k,
                 // A kind without subgroup hooks: the portable kernel (same chunk rule).
                 None => {
-                    let mem = self.info.max_workgroup_storage;
-                    tiles = TileConfig::decode(s.head_dim, s.v_dim, rows, cache.dtype(), mem)?;
+                    tiles = self.portable_decode_tiles(s.head_dim, s.v_dim, rows, cache.dtype())?;
                 }
             }
         }

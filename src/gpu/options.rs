@@ -49,12 +49,17 @@ pub struct ContextOptions {
     /// Force a kernel variant (`None`: the fastest the device supports). Forcing one the
     /// device lacks fails with [`Error::MissingFeature`]. Also set by `WEBATTN_VARIANT`.
     pub variant: Option<Variant>,
+    /// Force the decode partial kernel: `None` or [`Variant::Portable`] takes the portable one
+    /// (the automatic choice); [`Variant::Subgroup`] the subgroup one, for the kinds that
+    /// have it, which needs `SUBGROUP` with one fixed subgroup size (a power of two from 4 to
+    /// 128; else [`Error::MissingFeature`]). Also set by `WEBATTN_DECODE_VARIANT`.
+    pub decode_variant: Option<Variant>,
 }
 
 impl ContextOptions {
-    /// Defaults, with the adapter, kernel variant and f16 route taken from the environment
-    /// (`WEBATTN_ADAPTER`, `WEBATTN_VARIANT`, `WEBATTN_F16=packed`). An unknown value is an
-    /// error, never ignored.
+    /// Defaults, with the adapter, kernel variants and f16 route taken from the environment
+    /// (`WEBATTN_ADAPTER`, `WEBATTN_VARIANT`, `WEBATTN_DECODE_VARIANT`, `WEBATTN_F16=packed`).
+    /// An unknown value is an error, never ignored.
     pub fn from_env() -> Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let adapter = match var("WEBATTN_ADAPTER") {
@@ -82,10 +87,21 @@ impl ContextOptions {
                 )))
             }
         };
+        let decode_variant = match var("WEBATTN_DECODE_VARIANT").as_deref() {
+            None => None,
+            Some("portable") => Some(Variant::Portable),
+            Some("subgroup") => Some(Variant::Subgroup),
+            Some(v) => {
+                return Err(Error::InvalidOption(format!(
+                    "WEBATTN_DECODE_VARIANT={v}: not 'portable' or 'subgroup'"
+                )))
+            }
+        };
         Ok(ContextOptions {
             adapter,
             packed_f16,
             variant,
+            decode_variant,
             ..Default::default()
         })
     }
@@ -113,10 +129,11 @@ pub struct DeviceInfo {
     /// The fastest forward-kernel variant this context uses where it applies (see
     /// [`Context::forward_tiles`]); calls it does not apply to take the portable variant.
     pub variant: Variant,
-    /// The split-KV decode partial kernel's variant: [`Variant::Subgroup`]
-    /// (`shaders/common/decode_partial_sg.wgsl`) where the device has `SUBGROUP` with one fixed
-    /// subgroup size (smallest == largest, a power of two from 4 to 128) and no variant is
-    /// forced to portable; [`Variant::Portable`] otherwise.
+    /// The split-KV decode partial kernel's variant: [`Variant::Portable`]
+    /// (`shaders/common/decode_partial.wgsl`, the automatic choice: fastest on the H200 for
+    /// every kind, docs/perf.md change D4), or [`Variant::Subgroup`]
+    /// (`shaders/common/decode_partial_sg.wgsl`, for the kinds with subgroup hooks) where
+    /// [`ContextOptions::decode_variant`] forces it.
     pub decode_variant: Variant,
     /// How f16 tensors are read: `F16` (shader-f16) or `F16Packed` (core WebGPU).
     pub f16_storage: Storage,

@@ -153,14 +153,33 @@ impl TileConfig {
     /// per kv head, within `wg_mem` bytes of workgroup memory. Their fields mean:
     /// `bq` = DQ, query rows per partial workgroup (a power of two, at most 16, at most the
     /// next power of two of `rows`, as many as fit); `bk` = DK, keys per tile (WG / KL);
-    /// `dc` = KL, lanes per key in the dot products (fewer for f16 storage, `dtype`).
+    /// `dc` = KL, lanes per key in the dot products (fewer for f16 storage, `dtype`);
+    /// `vk` = VWITHK, 1 where an invocation loads its values of P V with the tile's keys,
+    /// before the tile's first barrier ([`TileConfig::DECODE_V_WITH_K`]; it applies when
+    /// those are at most 8 vec4s), 0 where P V loads them (`WEBATTN_DECODE_VWITHK=0`,
+    /// [`DecodeTuning`]); `debug`: `WEBATTN_DECODE_ABLATE`'s bits (measuring only).
     pub fn decode(d: usize, dv: usize, rows: usize, dtype: DType, wg_mem: u32) -> Result<Self> {
+        Self::decode_with_lanes(d, dv, rows, dtype, wg_mem, None)
+    }
+
+    /// [`TileConfig::decode`] with `lanes` lanes per key in place of the automatic choice
+    /// where it is given and divides D / 4 (`WEBATTN_DECODE_KL`, [`DecodeTuning`]).
+    pub(crate) fn decode_with_lanes(
+        d: usize,
+        dv: usize,
+        rows: usize,
+        dtype: DType,
+        wg_mem: u32,
+        lanes: Option<u32>,
+    ) -> Result<Self> {
         let ok = |x: usize| x.is_multiple_of(4) && (4..=256).contains(&x);
         if !ok(d) || !ok(dv) {
             return Err(Error::UnsupportedHeadDim { d, dv });
         }
         let (d, dv) = (d as u32, dv as u32);
-        let kl = lanes_per_key(d, dtype);
+        let kl = lanes
+            .filter(|l| (d / 4).is_multiple_of(*l))
+            .unwrap_or_else(|| lanes_per_key(d, dtype));
         let dk = WG / kl;
         let mut dq = (rows.max(1) as u32)
             .min(MAX_ROWS)
@@ -184,12 +203,15 @@ impl TileConfig {
             bq: dq,
             bk: dk,
             dc: kl,
-            vk: 0,
+            vk: Self::DECODE_V_WITH_K,
             pad: 0,
             sg_max: 0,
-            coop2_debug: 0,
+            debug: 0,
         })
     }
+
+    /// The default `vk` of [`TileConfig::decode`]: values loaded with the keys.
+    pub const DECODE_V_WITH_K: u32 = 1;
 
     /// Tiles of the subgroup decode partial kernel (`common/decode_partial_sg.wgsl`) for
     /// subgroups of exactly `sg` lanes (a power of two, 4 to 128), or `None` where it cannot
@@ -303,19 +325,78 @@ fn header(t: &TileConfig, storage: Storage) -> String {
         }
         return s;
     }
+    let vpl = dk.div_ceil(WG / dv4);
     let consts = [
         ("KL", kl),
         ("DPL", d4 / kl),
         ("KG", WG / dv4),
-        // Values one P V lane loads per tile (its keys g, g + KG, ...), prefetched into
-        // registers with the tile's keys when there are at most 8.
-        ("VPL", dk.div_ceil(WG / dv4)),
+        // Values one P V lane loads per tile (its keys g, g + KG, ...), loaded with the
+        // tile's keys into registers (VPF of them) when there are at most 8.
+        ("VPL", vpl),
+        ("VPF", if vpl <= 8 { vpl } else { 1 }),
         ("NPAIR", (dq * dk).div_ceil(WG)),
+        ("ABLATE", t.debug),
     ];
     for (name, v) in consts {
         s += &format!("const {name}: u32 = {v}u;\n");
     }
+    s += &format!("const VWITHK: bool = {};\n", t.vk != 0 && vpl <= 8);
     s
+}
+
+/// Overrides of the decode passes' automatic choices, read from the environment for
+/// measuring them (docs/perf.md, decode changes): `None` / 0 when a variable is unset.
+/// Unknown values are an error.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeTuning {
+    /// `WEBATTN_DECODE_VWITHK=0|1`: `vk` of [`TileConfig::decode`] (values loaded with the
+    /// keys or by P V) forced.
+    pub v_with_k: Option<u32>,
+    /// `WEBATTN_DECODE_ABLATE=N` (0 to 7; wrong results, timing only): the portable partial
+    /// kernel's ablation bits (`debug` of its tiles; 1: packed f16 widened with no conversion,
+    /// 2: no dot products in the logits, 4: values added unweighted).
+    pub ablate: u32,
+    /// `WEBATTN_DECODE_WORKGROUPS=N` (16 to 65536): the workgroup target of the split plan on
+    /// a GPU, in place of [`SplitPlan::GPU_WORKGROUPS`].
+    pub workgroups: Option<u32>,
+    /// `WEBATTN_DECODE_KL=N` (1, 2, 4, 8 or 16): lanes per key of the portable partial
+    /// kernel (`dc` of [`TileConfig::decode`]), where N divides D / 4.
+    pub lanes: Option<u32>,
+}
+
+impl DecodeTuning {
+    /// Reads `WEBATTN_DECODE_VWITHK`, `WEBATTN_DECODE_ABLATE`, `WEBATTN_DECODE_WORKGROUPS`
+    /// and `WEBATTN_DECODE_KL`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_env() -> Result<Self> {
+        fn num(name: &str, range: std::ops::RangeInclusive<u32>) -> Result<Option<u32>> {
+            let Some(v) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
+                return Ok(None);
+            };
+            match v.trim().parse::<u32>() {
+                Ok(n) if range.contains(&n) => Ok(Some(n)),
+                _ => Err(Error::InvalidOption(format!(
+                    "{name}={v}: not a number from {} to {}",
+                    range.start(),
+                    range.end()
+                ))),
+            }
+        }
+        Ok(DecodeTuning {
+            v_with_k: num("WEBATTN_DECODE_VWITHK", 0..=1)?,
+            ablate: num("WEBATTN_DECODE_ABLATE", 0..=7)?.unwrap_or(0),
+            workgroups: num("WEBATTN_DECODE_WORKGROUPS", 16..=65536)?,
+            lanes: match num("WEBATTN_DECODE_KL", 1..=16)? {
+                Some(l) if !l.is_power_of_two() => {
+                    return Err(Error::InvalidOption(format!(
+                        "WEBATTN_DECODE_KL={l}: not 1, 2, 4, 8 or 16"
+                    )))
+                }
+                l => l,
+            },
+        })
+    }
 }
 
 /// How a long cache is split into chunks that run in parallel and are merged (SPEC.md

@@ -81,7 +81,8 @@ fn decode_subgroup_kernel(name: &str) -> Option<&'static str> {
 /// The tiles each pass is tested with: the forward pass's portable and subgroup variants,
 /// the weights pass's portable tiles, the decode passes' tiles for 1, 4, 5 and 40 query
 /// rows per kv head and f32 and f16 caches (every row-block size the chooser picks within
-/// `mem`), portable and subgroup (subgroups of 8, lavapipe's, 32 and 64).
+/// `mem`), portable (values loaded with the keys or not, ablated) and subgroup (subgroups of 8, lavapipe's,
+/// 32 and 64).
 fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -> Vec<TileConfig> {
     match pass {
         PassId::Forward => vec![
@@ -95,11 +96,13 @@ fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -
                 .flat_map(|&rows| [(rows, DType::F32), (rows, DType::F16)])
                 .flat_map(|(rows, dt)| {
                     let p = TileConfig::decode(d, dv, rows, dt, mem).expect("decode tiles");
+                    let v_in_pv = TileConfig { vk: 0, ..p };
+                    let ablated = TileConfig { debug: 7, ..p };
                     let sg = [8, 32, 64].into_iter().map(move |sg| {
                         TileConfig::decode_subgroup(d, dv, rows, dt, mem, sg)
                             .expect("subgroup decode tiles")
                     });
-                    std::iter::once(p).chain(sg)
+                    [p, v_in_pv, ablated].into_iter().chain(sg)
                 })
                 .collect();
             v.dedup();
@@ -319,7 +322,7 @@ fn coop2_debug_forms_validate_and_translate_to_spirv() {
         ] {
             let tiles =
                 TileConfig::choose_coop2_with(d, dv, 49152, 32, 32, bits).expect("coop2 tiles");
-            assert_eq!(tiles.coop2_debug, bits);
+            assert_eq!(tiles.debug, bits);
             assert!(
                 tiles.workgroup_bytes() <= 49152,
                 "{}",
@@ -341,7 +344,7 @@ fn coop2_debug_forms_validate_and_translate_to_spirv() {
     }
     assert_eq!(count, 5 * 12 * 3);
     let t = TileConfig::choose_coop2_with(128, 128, 32768, 32, 32, stage | 2).expect("tiles");
-    assert_eq!(t.coop2_debug, 2, "staged tiles that do not fit fall back");
+    assert_eq!(t.debug, 2, "staged tiles that do not fit fall back");
 }
 
 fn spirv_of(src: &str, label: &str) -> Vec<u32> {
@@ -425,4 +428,84 @@ fn lm_kernels_validate_and_translate() {
     for (label, src) in all {
         translate_all(&src, &label);
     }
+}
+
+/// Writes the SPIR-V of the decode partial kernels (every kind, f32 and f16, the portable
+/// kernel with each measuring bit set given in `WEBATTN_DUMP_DEBUG`, a comma list, and the
+/// subgroup kernel with subgroups of 32) and of the f16 cooperative-matrix forward kernels
+/// into `$WEBATTN_DUMP_SPIRV` as `NAME.b<bindings>.spv`, the input of tools/vkstats (the
+/// driver's register and spill report, docs/perf.md). Run on demand:
+/// `WEBATTN_DUMP_SPIRV=DIR cargo test --lib -- --ignored dump_spirv_for_vkstats`.
+#[test]
+#[ignore]
+fn dump_spirv_for_vkstats() {
+    let dir = std::env::var("WEBATTN_DUMP_SPIRV").expect("WEBATTN_DUMP_SPIRV");
+    let debug: Vec<u32> = std::env::var("WEBATTN_DUMP_DEBUG")
+        .unwrap_or_else(|_| "0".into())
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
+    let write = |name: String, pass: PassId, src: &str| {
+        let words = spirv_for_wgpu(src, &name);
+        let n = pass.pass().bindings.len();
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(format!("{dir}/{name}.b{n}.spv"), bytes).expect("write");
+    };
+    for (kind, kernel) in kernels(PassId::DecodePartial) {
+        for (st, dt) in [(Storage::F32, DType::F32), (Storage::F16, DType::F16)] {
+            let name = dt.name();
+            for &bits in &debug {
+                for kl in [None, Some(8)] {
+                    let t = TileConfig {
+                        debug: bits,
+                        ..TileConfig::decode_with_lanes(128, 128, 4, dt, 49152, kl).expect("tiles")
+                    };
+                    let tag = kl.map_or(String::new(), |l| format!("_kl{l}"));
+                    let src = source(PassId::DecodePartial, kernel, st, &t);
+                    let label = format!("dec_{kind}_{name}_d{bits}{tag}");
+                    write(label, PassId::DecodePartial, &src);
+                }
+            }
+            if let Some(sgk) = decode_subgroup_kernel(kind) {
+                let t = TileConfig::decode_subgroup(128, 128, 4, dt, 49152, 32).expect("tiles");
+                let src = source(PassId::DecodePartial, sgk, st, &t);
+                write(format!("decsg_{kind}_{name}"), PassId::DecodePartial, &src);
+            }
+        }
+    }
+    for (d, dv) in [(64, 64), (128, 128)] {
+        let t = TileConfig::choose_coop(d, dv, 49152, 32).expect("tiles");
+        for (kind, kernel) in kernels(PassId::Forward) {
+            let src = source(PassId::Forward, kernel, Storage::F16, &t);
+            write(format!("coop_{kind}_{d}"), PassId::Forward, &src);
+        }
+    }
+}
+
+/// SPIR-V as wgpu 30 writes it for webattn's pipelines on Vulkan 1.3 (src/gpu/pipelines.rs):
+/// index bounds restricted, workgroup memory zeroed natively, no loop bounding.
+fn spirv_for_wgpu(src: &str, label: &str) -> Vec<u32> {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
+    let opts = naga::back::spv::Options {
+        lang_version: (1, 3),
+        bounds_check_policies: naga::proc::BoundsCheckPolicies {
+            index: naga::proc::BoundsCheckPolicy::Restrict,
+            ..Default::default()
+        },
+        zero_initialize_workgroup_memory:
+            naga::back::spv::ZeroInitializeWorkgroupMemoryMode::Native,
+        force_loop_bounding: false,
+        ..Default::default()
+    };
+    naga::back::spv::write_vec(&module, &info, &opts, None)
+        .unwrap_or_else(|e| panic!("{label}: SPIR-V: {e}"))
 }

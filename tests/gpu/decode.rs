@@ -800,27 +800,41 @@ fn decode_benchmark_shape_scaled() {
     }
 }
 
-/// The portable partial kernel, on a context forced to it (the automatic choice takes the
-/// subgroup kernel wherever the device has one fixed subgroup size, lavapipe included): every
-/// option set on a ragged GQA batch with many chunks, windows across chunks with NaN before
-/// them, f16, and head dims of every lane layout. (`WEBATTN_VARIANT=portable` runs the whole
-/// suite on it.)
+/// Both partial kernels, each on a context that forces it: the portable one (also the
+/// automatic choice) and the subgroup one (stick-breaking's `decode_sg.wgsl`, forced by
+/// `ContextOptions::decode_variant` where the device has one fixed subgroup size, lavapipe
+/// included): every option set on a ragged GQA batch with many chunks, windows across chunks
+/// with NaN before them, f16, and head dims of every lane layout.
+/// (`WEBATTN_DECODE_VARIANT=subgroup` runs the whole suite on the subgroup kernel.)
 #[test]
-fn decode_portable_kernel() {
-    let c = crate::ctx_with(|o| o.variant = Some(webattn::Variant::Portable));
-    assert_eq!(c.info().decode_variant, webattn::Variant::Portable);
-    let auto = crate::ctx_with(|o| o.variant = None);
+fn decode_forced_kernels() {
+    let auto = crate::ctx_with(|o| {
+        o.variant = None;
+        o.decode_variant = None;
+    });
+    assert_eq!(auto.info().decode_variant, webattn::Variant::Portable);
+    let portable = crate::ctx_with(|o| o.decode_variant = Some(webattn::Variant::Portable));
+    assert_eq!(portable.info().decode_variant, webattn::Variant::Portable);
+    let mut contexts = vec![("portable", portable)];
     let a = auto.info();
     if a.subgroups && a.subgroup_sizes.0 == a.subgroup_sizes.1 {
-        assert_eq!(a.decode_variant, webattn::Variant::Subgroup, "{a}");
+        let sg = crate::ctx_with(|o| o.decode_variant = Some(webattn::Variant::Subgroup));
+        assert_eq!(sg.info().decode_variant, webattn::Variant::Subgroup, "{a}");
+        contexts.push(("subgroup", sg));
     }
+    for (kernel, c) in &contexts {
+        forced_kernel_cases(c, kernel);
+    }
+}
+
+fn forced_kernel_cases(c: &Context, kernel: &str) {
     for tq in [1, 5] {
         let case = Case::new(4, 4, 2, 32, 32, 300, tq)
             .lens(&[0, 1, 300, 137])
             .plan(32, 16);
         let s = Shape::gqa(4, 4, 2, tq, 32);
         for (name, attn) in option_matrix(&s) {
-            check_case(&c, &attn, &case, &format!("portable {name} Tq={tq}"));
+            check_case(c, &attn, &case, &format!("{kernel} {name} Tq={tq}"));
         }
     }
     for w in [31, 33, 100] {
@@ -833,7 +847,7 @@ fn decode_portable_kernel() {
             Attention::stick_breaking().remainder(Remainder::ToCurrent),
         ] {
             let attn = attn.window(w as u32);
-            check_case(&c, &attn, &case, &format!("portable window {w}"));
+            check_case(c, &attn, &case, &format!("{kernel} window {w}"));
         }
     }
     for (d, dv, dtype) in [
@@ -847,12 +861,7 @@ fn decode_portable_kernel() {
             .dtype(dtype);
         let s = Shape::gqa(2, 4, 1, 2, d);
         for (name, attn) in option_matrix(&s).into_iter().step_by(2) {
-            check_case(
-                &c,
-                &attn,
-                &case,
-                &format!("portable {name} D={d} {dtype:?}"),
-            );
+            check_case(c, &attn, &case, &format!("{kernel} {name} D={d} {dtype:?}"));
         }
     }
 }
