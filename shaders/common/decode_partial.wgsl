@@ -19,11 +19,14 @@
 //     (g < KG): keys g, g + KG, ... of the tile (VPL of them at most); acc[r] (vec4, f32) per
 //     row r. A weight of 0 adds nothing even if v is NaN (SPEC: mask before multiplying),
 //     except in tiles where every pair is attended to (tile_full_dec), which add w * v plain.
+// PREFETCH (with VWITHK): the loads of tile n + 1 are issued (tile_prefetch, into kpre /
+//   vpre, as stored) when tile n starts, so memory overlaps tile n's math and barriers.
 // Loads (tile_logits and tile_fetch_v, before the tile's first barrier): an invocation's DPL K vec4s of its key
 //   slot and, with VWITHK, its V vec4s of P V (VPF = VPL of them): a tile waits on memory
 //   once. Without VWITHK, P V loads its values itself (fewer registers held, a second wait).
-//   Values are widened to f32 as they are loaded. Every loop over a private array has a
-//   constant trip count and no break, so the arrays can stay in registers.
+//   K is widened to f32 as it is loaded, V (vreg, as stored) as it is used. Every loop over a
+//   private array has a constant trip count and a body without branches, so the arrays stay
+//   in registers (tools/vkstats shows 0 bytes of local memory on the H200).
 // ABLATE (measuring only, wrong results; 0 otherwise): bit 1 widens packed f16 with no
 //   conversion, bit 2 replaces the logits' dot products by a sum of k, bit 4 adds v to acc
 //   unweighted.
@@ -48,7 +51,9 @@ var<workgroup> row_s: array<vec4<f32>, DQ>;       // the row's statistic after t
 var<private> acc: array<vec4<f32>, DQ>;
 var<private> pz: array<f32, NPAIR>;
 var<private> pok: array<bool, NPAIR>;
-var<private> vreg: array<vec4<f32>, VPF>;   // the tile's V of this invocation's P V (VWITHK)
+var<private> vreg: array<KvRaw, VPF>;   // the tile's V of this invocation's P V (VWITHK)
+var<private> kpre: array<KvRaw, DPL>;   // PREFETCH: the next tile's K, as stored
+var<private> vpre: array<KvRaw, VPF>;   // PREFETCH: the next tile's V, as stored
 
 // What a workgroup works on, and the current tile.
 struct DTile {
@@ -59,6 +64,8 @@ struct DTile {
     k1: u32,
     j0: u32,     // the tile's first key
     nk: u32,     // keys in the tile (<= DK)
+    jn: u32,     // PREFETCH: the next tile's first key and keys (nkn = 0: no next tile)
+    nkn: u32,
     lid: u32,
     seq: Seq,
 }
@@ -105,8 +112,23 @@ fn tile_fetch_v(t: DTile, j0: u32, nk: u32) {
         let g = min(t.lid / DV4, KG - 1u);
         let vbase = (t.kv_unit * params.capacity + j0) * DV4 + t.lid % DV4;
         for (var i = 0u; i < VPF; i++) {
-            vreg[i] = kv_v4(vbase + min(g + i * KG, nk - 1u) * DV4);
+            vreg[i] = raw_v4(vbase + min(g + i * KG, nk - 1u) * DV4);
         }
+    }
+}
+
+// PREFETCH: issues this invocation's loads of the tile [j0, j0 + nk) into kpre / vpre (rows
+// clamped as in tile_logits and tile_fetch_v); they are used one tile later.
+fn tile_prefetch(t: DTile, j0: u32, nk: u32) {
+    let ks = t.lid / KL;
+    let kbase = (t.kv_unit * params.capacity + j0 + min(ks, nk - 1u)) * D4 + t.lid % KL;
+    for (var i = 0u; i < DPL; i++) {
+        kpre[i] = raw_k4(kbase + i * KL);
+    }
+    let g = min(t.lid / DV4, KG - 1u);
+    let vbase = (t.kv_unit * params.capacity + j0) * DV4 + t.lid % DV4;
+    for (var i = 0u; i < VPF; i++) {
+        vpre[i] = raw_v4(vbase + min(g + i * KG, nk - 1u) * DV4);
     }
 }
 
@@ -118,10 +140,20 @@ fn tile_logits(t: DTile) {
     let kl = t.lid % KL;
     let kbase = (t.kv_unit * params.capacity + t.j0 + min(ks, t.nk - 1u)) * D4 + kl;
     var kreg: array<vec4<f32>, DPL>;
-    for (var i = 0u; i < DPL; i++) {
-        kreg[i] = kv_k4(kbase + i * KL);
+    if (PREFETCH) {
+        for (var i = 0u; i < DPL; i++) {
+            kreg[i] = widen4(kpre[i]);
+        }
+        vreg = vpre;
+        if (t.nkn > 0u) {
+            tile_prefetch(t, t.jn, t.nkn);
+        }
+    } else {
+        for (var i = 0u; i < DPL; i++) {
+            kreg[i] = kv_k4(kbase + i * KL);
+        }
+        tile_fetch_v(t, t.j0, t.nk);
     }
-    tile_fetch_v(t, t.j0, t.nk);
     for (var r = 0u; r < DQ; r++) {
         var z = 0.0;
         for (var i = 0u; i < DPL; i++) {
@@ -168,7 +200,10 @@ fn pv_w(t: DTile, r: u32, j: u32) -> f32 {
 // Value of P V's i-th key j of the tile (clamped to a valid row past nk; pv_w weighs it 0).
 fn pv_v(t: DTile, i: u32, j: u32, vbase: u32) -> vec4<f32> {
     if (VWITHK) {
-        return vreg[min(i, VPF - 1u)];
+        if ((ABLATE & 1u) != 0u) {
+            return widen4_cheap(vreg[min(i, VPF - 1u)]);
+        }
+        return widen4(vreg[min(i, VPF - 1u)]);
     }
     return kv_v4(vbase + min(j, t.nk - 1u) * DV4);
 }
@@ -288,9 +323,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     kind_begin(t);
     workgroupBarrier();
+    if (PREFETCH) {
+        let j0 = t.k0 + tile_at(0u, ntiles) * DK;
+        tile_prefetch(t, j0, min(DK, t.k1 - j0));
+    }
     for (var step = 0u; step < ntiles; step++) {
         t.j0 = t.k0 + tile_at(step, ntiles) * DK;
         t.nk = min(DK, t.k1 - t.j0);
+        t.nkn = 0u;
+        if (step + 1u < ntiles) {
+            t.jn = t.k0 + tile_at(step + 1u, ntiles) * DK;
+            t.nkn = min(DK, t.k1 - t.jn);
+        }
         tile_logits(t);
         kind_tile(t);
         tile_pv(t);

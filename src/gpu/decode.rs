@@ -118,7 +118,7 @@ impl Context {
         let mem = self.info.max_workgroup_storage;
         let lanes = self.decode_tuning.lanes;
         let mut t = TileConfig::decode_with_lanes(d, dv, rows, dtype, mem, lanes)?;
-        if let Some(v) = self.decode_tuning.v_with_k {
+        if let Some(v) = self.decode_tuning.loads {
             t.vk = v;
         }
         t.debug = self.decode_tuning.ablate;

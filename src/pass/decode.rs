@@ -154,10 +154,11 @@ impl TileConfig {
     /// `bq` = DQ, query rows per partial workgroup (a power of two, at most 16, at most the
     /// next power of two of `rows`, as many as fit); `bk` = DK, keys per tile (WG / KL);
     /// `dc` = KL, lanes per key in the dot products (fewer for f16 storage, `dtype`);
-    /// `vk` = VWITHK, 1 where an invocation loads its values of P V with the tile's keys,
-    /// before the tile's first barrier ([`TileConfig::DECODE_V_WITH_K`]; it applies when
-    /// those are at most 8 vec4s), 0 where P V loads them (`WEBATTN_DECODE_VWITHK=0`,
-    /// [`DecodeTuning`]); `debug`: `WEBATTN_DECODE_ABLATE`'s bits (measuring only).
+    /// `vk` = how K and V are loaded ([`TileConfig::DECODE_LOADS`]; `WEBATTN_DECODE_LOADS`,
+    /// [`DecodeTuning`]): 0, P V loads its values; 1 (VWITHK), an invocation loads its values
+    /// of P V with the tile's keys, before the tile's first barrier; 2 (PREFETCH), as 1, and
+    /// the next tile's K and V are loaded when a tile starts. 1 and 2 apply when those values
+    /// are at most 8 vec4s. `debug`: `WEBATTN_DECODE_ABLATE`'s bits (measuring only).
     pub fn decode(d: usize, dv: usize, rows: usize, dtype: DType, wg_mem: u32) -> Result<Self> {
         Self::decode_with_lanes(d, dv, rows, dtype, wg_mem, None)
     }
@@ -203,15 +204,16 @@ impl TileConfig {
             bq: dq,
             bk: dk,
             dc: kl,
-            vk: Self::DECODE_V_WITH_K,
+            vk: Self::DECODE_LOADS,
             pad: 0,
             sg_max: 0,
             debug: 0,
         })
     }
 
-    /// The default `vk` of [`TileConfig::decode`]: values loaded with the keys.
-    pub const DECODE_V_WITH_K: u32 = 1;
+    /// The default `vk` of [`TileConfig::decode`]: values loaded with the keys (docs/perf.md,
+    /// decode changes D4 and D5).
+    pub const DECODE_LOADS: u32 = 1;
 
     /// Tiles of the subgroup decode partial kernel (`common/decode_partial_sg.wgsl`) for
     /// subgroups of exactly `sg` lanes (a power of two, 4 to 128), or `None` where it cannot
@@ -341,6 +343,7 @@ fn header(t: &TileConfig, storage: Storage) -> String {
         s += &format!("const {name}: u32 = {v}u;\n");
     }
     s += &format!("const VWITHK: bool = {};\n", t.vk != 0 && vpl <= 8);
+    s += &format!("const PREFETCH: bool = {};\n", t.vk == 2 && vpl <= 8);
     s
 }
 
@@ -350,9 +353,9 @@ fn header(t: &TileConfig, storage: Storage) -> String {
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DecodeTuning {
-    /// `WEBATTN_DECODE_VWITHK=0|1`: `vk` of [`TileConfig::decode`] (values loaded with the
-    /// keys or by P V) forced.
-    pub v_with_k: Option<u32>,
+    /// `WEBATTN_DECODE_LOADS=0|1|2`: `vk` of [`TileConfig::decode`] (values loaded by P V,
+    /// with the keys, or with the keys and the next tile prefetched) forced.
+    pub loads: Option<u32>,
     /// `WEBATTN_DECODE_ABLATE=N` (0 to 7; wrong results, timing only): the portable partial
     /// kernel's ablation bits (`debug` of its tiles; 1: packed f16 widened with no conversion,
     /// 2: no dot products in the logits, 4: values added unweighted).
@@ -366,7 +369,7 @@ pub struct DecodeTuning {
 }
 
 impl DecodeTuning {
-    /// Reads `WEBATTN_DECODE_VWITHK`, `WEBATTN_DECODE_ABLATE`, `WEBATTN_DECODE_WORKGROUPS`
+    /// Reads `WEBATTN_DECODE_LOADS`, `WEBATTN_DECODE_ABLATE`, `WEBATTN_DECODE_WORKGROUPS`
     /// and `WEBATTN_DECODE_KL`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_env() -> Result<Self> {
@@ -384,7 +387,7 @@ impl DecodeTuning {
             }
         }
         Ok(DecodeTuning {
-            v_with_k: num("WEBATTN_DECODE_VWITHK", 0..=1)?,
+            loads: num("WEBATTN_DECODE_LOADS", 0..=2)?,
             ablate: num("WEBATTN_DECODE_ABLATE", 0..=7)?.unwrap_or(0),
             workgroups: num("WEBATTN_DECODE_WORKGROUPS", 16..=65536)?,
             lanes: match num("WEBATTN_DECODE_KL", 1..=16)? {

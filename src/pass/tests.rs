@@ -81,7 +81,7 @@ fn decode_subgroup_kernel(name: &str) -> Option<&'static str> {
 /// The tiles each pass is tested with: the forward pass's portable and subgroup variants,
 /// the weights pass's portable tiles, the decode passes' tiles for 1, 4, 5 and 40 query
 /// rows per kv head and f32 and f16 caches (every row-block size the chooser picks within
-/// `mem`), portable (values loaded with the keys or not, ablated) and subgroup (subgroups of 8, lavapipe's,
+/// `mem`), portable (each way of loading K and V, ablated) and subgroup (subgroups of 8, lavapipe's,
 /// 32 and 64).
 fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -> Vec<TileConfig> {
     match pass {
@@ -98,11 +98,12 @@ fn pass_tiles(pass: PassId, tiles: &TileConfig, d: usize, dv: usize, mem: u32) -
                     let p = TileConfig::decode(d, dv, rows, dt, mem).expect("decode tiles");
                     let v_in_pv = TileConfig { vk: 0, ..p };
                     let ablated = TileConfig { debug: 7, ..p };
+                    let prefetched = TileConfig { vk: 2, ..p };
                     let sg = [8, 32, 64].into_iter().map(move |sg| {
                         TileConfig::decode_subgroup(d, dv, rows, dt, mem, sg)
                             .expect("subgroup decode tiles")
                     });
-                    [p, v_in_pv, ablated].into_iter().chain(sg)
+                    [p, v_in_pv, ablated, prefetched].into_iter().chain(sg)
                 })
                 .collect();
             v.dedup();
@@ -455,12 +456,14 @@ fn dump_spirv_for_vkstats() {
         for (st, dt) in [(Storage::F32, DType::F32), (Storage::F16, DType::F16)] {
             let name = dt.name();
             for &bits in &debug {
-                for kl in [None, Some(8)] {
+                for (kl, vk) in [(None, 1), (Some(8), 1), (None, 2), (Some(8), 2)] {
                     let t = TileConfig {
                         debug: bits,
+                        vk,
                         ..TileConfig::decode_with_lanes(128, 128, 4, dt, 49152, kl).expect("tiles")
                     };
-                    let tag = kl.map_or(String::new(), |l| format!("_kl{l}"));
+                    let tag = kl.map_or(String::new(), |l| format!("_kl{l}"))
+                        + if vk == 2 { "_pre" } else { "" };
                     let src = source(PassId::DecodePartial, kernel, st, &t);
                     let label = format!("dec_{kind}_{name}_d{bits}{tag}");
                     write(label, PassId::DecodePartial, &src);
@@ -475,9 +478,18 @@ fn dump_spirv_for_vkstats() {
     }
     for (d, dv) in [(64, 64), (128, 128)] {
         let t = TileConfig::choose_coop(d, dv, 49152, 32).expect("tiles");
-        for (kind, kernel) in kernels(PassId::Forward) {
-            let src = source(PassId::Forward, kernel, Storage::F16, &t);
-            write(format!("coop_{kind}_{d}"), PassId::Forward, &src);
+        let t2 = TileConfig::choose_coop2(d, dv, 49152, 32, 32).expect("coop2 tiles");
+        for e in registry() {
+            let attn = (e.default)();
+            let kind = attn.kind();
+            if let Some(kernel) = kind.shader(PassId::Forward) {
+                let src = source(PassId::Forward, kernel, Storage::F16, &t);
+                write(format!("coop_{}_{d}", e.name), PassId::Forward, &src);
+            }
+            if let Some(kernel) = kind.forward_coop2() {
+                let src = source(PassId::Forward, kernel, Storage::F16, &t2);
+                write(format!("coop2_{}_{d}", e.name), PassId::Forward, &src);
+            }
         }
     }
 }

@@ -65,9 +65,10 @@ impl AttentionKind for StickBreakingOptions {
         ))
     }
 
-    // The subgroup decode kernel (no workgroup barrier in the key loop) measured faster than
-    // the portable one for stick-breaking only (H100, docs/perf.md change D3): softmax and
-    // sigmoid keep the portable kernel, which reaches 89% of copy bandwidth in f32.
+    // The subgroup decode kernel (no workgroup barrier in the key loop), taken where
+    // `ContextOptions::decode_variant` forces it. It measured faster than the portable one for
+    // stick-breaking on the H100 (docs/perf.md change D3); since change D4 the portable
+    // kernel is faster on the H200 and is the automatic choice.
     fn decode_subgroup(&self) -> Option<&'static str> {
         Some(concat!(
             include_str!("../../../shaders/stick_breaking/decode_sg.wgsl"),
