@@ -104,6 +104,8 @@ decode4)
   # $OUT/peers_decode.txt, and the JSON of every run and of the peers in $OUT/decode4.tar.gz.
   mkdir -p /tmp/d4
   {
+  # D4_FULL_TESTS=1: the whole GPU suite (prefill too) with the automatic variants first.
+  [ -n "${D4_FULL_TESTS:-}" ] && { echo "## gpu tests, all, auto"; timeout 200 .devbin/gpu-tests --test-threads 8 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -12; }
   echo "## gpu decode tests, auto"; timeout 120 .devbin/gpu-tests --test-threads 8 decode 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
   echo "## gpu decode tests, portable"; WEBATTN_VARIANT=portable timeout 120 .devbin/gpu-tests --test-threads 8 decode 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
   for mb in 512 1024; do echo "## read_bandwidth ${mb} MiB"; [ -x .devbin/read_bandwidth ] && BW_MB=$mb timeout 60 .devbin/read_bandwidth 2>&1 | tail -3; done

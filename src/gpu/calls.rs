@@ -18,7 +18,10 @@ use super::record::Dispatch;
 impl Context {
     /// The forward kernel (the kind's WGSL) and its tiles for `attn` on tensors of `dtype`
     /// with head dims `d`, `dv`: [`Context::forward_tiles`], except that a kind without
-    /// `coopmat2` hooks takes the cooperative-matrix kernel where that variant was chosen.
+    /// `coopmat2` hooks takes the cooperative-matrix kernel where that variant was chosen, and
+    /// a call whose weights unscaled f16 cannot hold
+    /// ([`crate::kinds::AttentionKind::coop_weights_fit_f16`]) takes the subgroup variant
+    /// where the cooperative-matrix one was chosen.
     pub(crate) fn forward_kernel(
         &self,
         attn: &Attention,
@@ -40,6 +43,12 @@ impl Context {
                     .unwrap_or(self.tile_config(d, dv)?.with_variant(Variant::Subgroup))
             }
             _ => tiles,
+        };
+        // Weights that unscaled f16 cannot hold: the subgroup variant, f32 arithmetic.
+        let tiles = if tiles.variant == Variant::CoopMatrix && !kind.coop_weights_fit_f16() {
+            self.tile_config(d, dv)?.with_variant(Variant::Subgroup)
+        } else {
+            tiles
         };
         let kernel = kind
             .shader(PassId::Forward)

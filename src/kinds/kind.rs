@@ -56,6 +56,14 @@ pub trait AttentionKind: fmt::Debug + Send + Sync + 'static {
     fn forward_coop2(&self) -> Option<&'static str> {
         None
     }
+    /// Do this call's weights keep their precision as unscaled f16, the tensor cores' P of the
+    /// `coopmat` forward kernel (`shaders/common/tile_coop.wgsl`)? `false` where a row's
+    /// weights can all lie below f16's range while its output does not: such calls take the
+    /// subgroup variant instead (f32 arithmetic on f16 tensors). `coopmat2` scales P per row
+    /// and needs no such exception.
+    fn coop_weights_fit_f16(&self) -> bool {
+        true
+    }
     /// The kind's kernel of the subgroup decode partial pass: its hook
     /// `shaders/<kind>/decode_sg.wgsl` then its `merge.wgsl`, assembled after
     /// `shaders/common/decode_partial_sg.wgsl`; or `None`: the kind's decoding then always takes

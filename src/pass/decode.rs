@@ -426,10 +426,12 @@ impl SplitPlan {
     /// write, its share of the merge) stay a few percent of its streaming.
     pub const MIN_CHUNK: u32 = 256;
     /// Workgroups [`SplitPlan::auto`] aims for on a GPU. wgpu cannot report the number of
-    /// SMs / CUs, so this is fixed: 2048 workgroups of 256 invocations are about twice what an
-    /// H100 holds at once (132 SMs x 8 such workgroups), enough to keep its memory busy and
-    /// to make the last wave short; a smaller GPU runs more waves of the same chunks.
-    pub const GPU_WORKGROUPS: u32 = 2048;
+    /// SMs / CUs, so this is fixed: 1024 workgroups of 256 invocations are about two waves of
+    /// an H100 or H200 (132 SMs x 3 or 4 such workgroups at the partial kernel's 64 to 80
+    /// registers), enough to keep its memory busy with long chunks; a smaller GPU runs more
+    /// waves of the same chunks. Measured on the H200 (docs/perf.md, change D6): 1024 beats
+    /// 2048 by 2-4% at the large shapes, 512 and 4096 lose.
+    pub const GPU_WORKGROUPS: u32 = 1024;
     /// Workgroups [`SplitPlan::auto`] aims for on a software (CPU) adapter, where every
     /// workgroup runs on a CPU thread and more chunks only add merge work.
     pub const CPU_WORKGROUPS: u32 = 64;
@@ -520,16 +522,16 @@ mod tests {
     fn the_auto_plan_fills_a_gpu_with_long_chunks() {
         // The shape: B = 1, Hkv = 8, 131072 keys, one row block.
         let p = SplitPlan::for_target(SplitPlan::GPU_WORKGROUPS, 8);
-        assert_eq!(p.max_chunks, 256);
+        assert_eq!(p.max_chunks, 128);
         let (_, l, n) = chunk_count(131072, 1, 0, &p, 32);
-        assert_eq!((l, n), (512, 256));
-        assert_eq!(n * 8, 2048);
+        assert_eq!((l, n), (1024, 128));
+        assert_eq!(n * 8, 1024);
         // Short caches: one chunk (the single-pass path).
         assert_eq!(chunk_count(200, 1, 0, &p, 32).2, 1);
         // Large batches get one chunk column until chunks reach 256 keys.
         let p = SplitPlan::for_target(SplitPlan::GPU_WORKGROUPS, 64 * 8);
-        assert_eq!(p.max_chunks, 4);
-        assert_eq!(chunk_count(4096, 1, 0, &p, 32).2, 4);
+        assert_eq!(p.max_chunks, 2);
+        assert_eq!(chunk_count(4096, 1, 0, &p, 32).2, 2);
     }
 
     #[test]

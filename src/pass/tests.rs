@@ -477,6 +477,13 @@ fn dump_spirv_for_vkstats() {
         }
     }
     for (d, dv) in [(64, 64), (128, 128)] {
+        let p = TileConfig::choose(d, dv, 49152).expect("tiles");
+        for (kind, kernel) in kernels(PassId::Forward) {
+            for v in [Variant::Portable, Variant::Subgroup] {
+                let src = source(PassId::Forward, kernel, Storage::F32, &p.with_variant(v));
+                write(format!("fwd_{kind}_{d}_{v:?}"), PassId::Forward, &src);
+            }
+        }
         let t = TileConfig::choose_coop(d, dv, 49152, 32).expect("tiles");
         let t2 = TileConfig::choose_coop2(d, dv, 49152, 32, 32).expect("coop2 tiles");
         for e in registry() {

@@ -90,8 +90,9 @@ fn f16_packed_route() {
 /// of v. A kernel that hands such weights to the tensor cores as unscaled f16 computes o = 0
 /// (relative error 1); coopmat2 scales each row's P by a power of two
 /// (shaders/common/tile_coop2.wgsl, scale_p). The `coopmat` variant
-/// (shaders/common/tile_coop.wgsl) still has this flaw: under WEBATTN_VARIANT=coopmat this
-/// test fails.
+/// (shaders/common/tile_coop.wgsl) does not, so normalised sigmoid takes the subgroup variant
+/// where `coopmat` would run (`AttentionKind::coop_weights_fit_f16`; this test failed on the
+/// H200 under the automatic variant before).
 #[test]
 fn f16_tiny_weights_keep_precision() {
     use webattn::{Attention, SigmoidBias};
