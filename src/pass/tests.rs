@@ -349,6 +349,15 @@ fn coop2_debug_forms_validate_and_translate_to_spirv() {
 }
 
 fn spirv_of(src: &str, label: &str) -> Vec<u32> {
+    let opts = naga::back::spv::Options {
+        lang_version: (1, 3),
+        ..Default::default()
+    };
+    spirv_with(src, label, &opts)
+}
+
+/// Parses, validates (f16, subgroups, cooperative matrices) and writes SPIR-V with `opts`.
+fn spirv_with(src: &str, label: &str, opts: &naga::back::spv::Options) -> Vec<u32> {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
     let caps = naga::valid::Capabilities::SHADER_FLOAT16
@@ -361,11 +370,7 @@ fn spirv_of(src: &str, label: &str) -> Vec<u32> {
         .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
-    let opts = naga::back::spv::Options {
-        lang_version: (1, 3),
-        ..Default::default()
-    };
-    naga::back::spv::write_vec(&module, &info, &opts, None)
+    naga::back::spv::write_vec(&module, &info, opts, None)
         .unwrap_or_else(|e| panic!("{label}: SPIR-V: {e}"))
 }
 
@@ -504,16 +509,6 @@ fn dump_spirv_for_vkstats() {
 /// SPIR-V as wgpu 30 writes it for webattn's pipelines on Vulkan 1.3 (src/gpu/pipelines.rs):
 /// index bounds restricted, workgroup memory zeroed natively, no loop bounding.
 fn spirv_for_wgpu(src: &str, label: &str) -> Vec<u32> {
-    let module = naga::front::wgsl::parse_str(src)
-        .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    )
-    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
     let opts = naga::back::spv::Options {
         lang_version: (1, 3),
         bounds_check_policies: naga::proc::BoundsCheckPolicies {
@@ -525,6 +520,5 @@ fn spirv_for_wgpu(src: &str, label: &str) -> Vec<u32> {
         force_loop_bounding: false,
         ..Default::default()
     };
-    naga::back::spv::write_vec(&module, &info, &opts, None)
-        .unwrap_or_else(|e| panic!("{label}: SPIR-V: {e}"))
+    spirv_with(src, label, &opts)
 }
