@@ -19,14 +19,16 @@
 //     (g < KG): keys g, g + KG, ... of the tile (VPL of them at most); acc[r] (vec4, f32) per
 //     row r. A weight of 0 adds nothing even if v is NaN (SPEC: mask before multiplying),
 //     except in tiles where every pair is attended to (tile_full_dec), which add w * v plain.
-// PREFETCH (with VWITHK): the loads of tile n + 1 are issued (tile_prefetch, into kpre /
-//   vpre, as stored) when tile n starts, so memory overlaps tile n's math and barriers.
-// Loads (tile_logits and tile_fetch_v, before the tile's first barrier): an invocation's DPL K vec4s of its key
-//   slot and, with VWITHK, its V vec4s of P V (VPF = VPL of them): a tile waits on memory
-//   once. Without VWITHK, P V loads its values itself (fewer registers held, a second wait).
-//   K is widened to f32 as it is loaded, V (vreg, as stored) as it is used. Every loop over a
-//   private array has a constant trip count and a body without branches, so the arrays stay
-//   in registers (tools/vkstats shows 0 bytes of local memory on the H200).
+// Loads (tile_logits and tile_fetch_v, before the tile's first barrier): an invocation's DPL
+//   K vec4s of its key slot and, with VWITHK, its V vec4s of P V (VPF = VPL of them): a tile
+//   waits on memory once. Without VWITHK, P V loads its values itself (fewer registers held,
+//   a second wait). K is widened to f32 as it is loaded, V (vreg, as stored) as it is used.
+//   A key slot past the tile's nk keys loads the tile's last key (never past k1) and is
+//   weighed 0. Every loop over a private array has a constant trip count and a body without
+//   branches, so the arrays stay in registers (tools/vkstats: 0 bytes of local memory on the
+//   H200; docs/perf.md, change D4).
+// PREFETCH (with VWITHK; measured slower, off by default): the loads of tile n + 1 are issued
+//   (tile_prefetch, into kpre / vpre, as stored) when tile n starts.
 // ABLATE (measuring only, wrong results; 0 otherwise): bit 1 widens packed f16 with no
 //   conversion, bit 2 replaces the logits' dot products by a sum of k, bit 4 adds v to acc
 //   unweighted.
