@@ -42,6 +42,9 @@ log=$(mktemp)
 step "cargo test (shader validation, contract, GPU against the f64 reference, errors, properties, CLI, docs)"
 cargo test --all-targets --features cli 2>&1 | tee -a "$log"
 cargo test --doc --features cli 2>&1 | tee -a "$log"
+step "decode tests again on the layouts that are off by default (q in registers; prefetch)"
+WEBATTN_DECODE_QREG=1 cargo test --test gpu --features cli decode 2>&1 | tee -a "$log"
+WEBATTN_DECODE_LOADS=2 cargo test --test gpu --features cli decode 2>&1 | tee -a "$log"
 if [ -x web/test.sh ]; then
   step "browser tests (headless Chromium, WebGPU on SwiftShader)"
   web/test.sh 2>&1 | tee -a "$log"

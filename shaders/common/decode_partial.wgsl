@@ -7,11 +7,16 @@
 // Grid: (chunk c, kv unit - params.unit0, row block). Workgroup: WG = 256 invocations.
 // Per key tile of DK keys (chunk order: first to last, or last to first when the kind sets
 // KIND_NEAREST_FIRST):
-//   logits: invocation lid owns key slot ks = lid / KL of the tile and lane kl = lid % KL; it
-//     loads vec4s kl, kl + KL, ... of that key's row (KL lanes read one row in contiguous
-//     runs) and leaves, per row r, its part of the dot product in red[r * WG + lid]. Then
-//     invocation lid owns the (row, key) pairs e = lid + s * WG (s < NPAIR) of the DQ x DK
-//     tile and sums the KL parts into pz[s], with pok[s] = the pair is allowed.
+//   logits: invocation lid owns key slot ks = lid / KL and lane kl = lid % KL, i.e. the NKL
+//     keys ks + n * KS of the tile (KS = WG / KL slots, DK = NKL * KS); it loads vec4s kl,
+//     kl + KL, ... (DPL of them) of each of its keys' rows (KL lanes read one row in
+//     contiguous runs) and leaves, per row r and key j, its part of the dot product in
+//     red[(r * DK + j) * KLP + kl]. With QREG its DPL vec4 columns of every query row are
+//     held in registers (qreg, loaded once per chunk), so the logits read no workgroup memory
+//     for q; otherwise they read q_sh. Then invocation lid owns the (row, key) pairs
+//     e = lid + s * WG (s < NPAIR) of the DQ x DK tile and sums the KL parts into pz[s], with
+//     pok[s] = the pair is allowed (KLP = KL + 1 with QREG: consecutive keys' parts in
+//     different banks).
 //   weights: the kind's hook kind_tile turns pz into weights in p_sh[r * DK + ks] (masked
 //     pairs by selection: weight 0 whatever the logit) and sets row_f[r], the factor the
 //     rows' accumulators take before this tile (softmax's rescale; 1 otherwise).
@@ -41,7 +46,7 @@
 // read-only); rows at or past R have zero q and weight 0 and are never written.
 
 var<workgroup> q_sh: array<vec4<f32>, DQ * D4>;   // the block's query rows, times scale
-var<workgroup> red: array<f32, DQ * WG>;          // per-lane parts of the dot products
+var<workgroup> red: array<f32, DQ * DK * KLP>;    // per-lane parts of the dot products
 var<workgroup> p_sh: array<f32, DQ * DK>;         // the tile's logits / weights, [row][key]
 var<workgroup> xo: array<vec4<f32>, WG>;          // cross-key-group sums of the outputs
 var<workgroup> row_a: array<f32, DQ>;             // kind state per row
@@ -54,7 +59,8 @@ var<private> acc: array<vec4<f32>, DQ>;
 var<private> pz: array<f32, NPAIR>;
 var<private> pok: array<bool, NPAIR>;
 var<private> vreg: array<KvRaw, VPF>;   // the tile's V of this invocation's P V (VWITHK)
-var<private> kpre: array<KvRaw, DPL>;   // PREFETCH: the next tile's K, as stored
+var<private> qreg: array<vec4<f32>, QRN>; // QREG: q_sh[r * D4 + kl + i * KL] at [r * DPL + i]
+var<private> kpre: array<KvRaw, NKL * DPL>; // PREFETCH: the next tile's K, as stored
 var<private> vpre: array<KvRaw, VPF>;   // PREFETCH: the next tile's V, as stored
 
 // What a workgroup works on, and the current tile.
@@ -123,9 +129,12 @@ fn tile_fetch_v(t: DTile, j0: u32, nk: u32) {
 // clamped as in tile_logits and tile_fetch_v); they are used one tile later.
 fn tile_prefetch(t: DTile, j0: u32, nk: u32) {
     let ks = t.lid / KL;
-    let kbase = (t.kv_unit * params.capacity + j0 + min(ks, nk - 1u)) * D4 + t.lid % KL;
-    for (var i = 0u; i < DPL; i++) {
-        kpre[i] = raw_k4(kbase + i * KL);
+    for (var n = 0u; n < NKL; n++) {
+        let kbase = (t.kv_unit * params.capacity + j0 + min(ks + n * KS, nk - 1u)) * D4
+            + t.lid % KL;
+        for (var i = 0u; i < DPL; i++) {
+            kpre[n * DPL + i] = raw_k4(kbase + i * KL);
+        }
     }
     let g = min(t.lid / DV4, KG - 1u);
     let vbase = (t.kv_unit * params.capacity + j0) * DV4 + t.lid % DV4;
@@ -137,35 +146,64 @@ fn tile_prefetch(t: DTile, j0: u32, nk: u32) {
 // Logits of the tile: see the file comment. Loads the tile's K (and V, tile_fetch_v) first;
 // a key slot past nk loads the tile's last key (its pairs are not allowed). Ends with pz, pok
 // set (one barrier inside).
+// Query row r's vec4 column kl + i * KL (times scale): from registers with QREG (r and i are
+// constants once the callers' loops unroll), else from q_sh.
+fn q_at(r: u32, i: u32, kl: u32) -> vec4<f32> {
+    if (QREG) {
+        return qreg[r * DPL + i];
+    }
+    return q_sh[r * D4 + kl + i * KL];
+}
+
 fn tile_logits(t: DTile) {
     let ks = t.lid / KL;
     let kl = t.lid % KL;
-    let kbase = (t.kv_unit * params.capacity + t.j0 + min(ks, t.nk - 1u)) * D4 + kl;
-    var kreg: array<vec4<f32>, DPL>;
+    var kreg: array<vec4<f32>, KRN>;       // K widened as it is loaded (not QREG)
+    var kraw: array<KvRaw, KWN>;           // QREG: K as stored, widened as it is used
     if (PREFETCH) {
-        for (var i = 0u; i < DPL; i++) {
-            kreg[i] = widen4(kpre[i]);
+        for (var i = 0u; i < NKL * DPL; i++) {
+            if (QREG) {
+                kraw[i] = kpre[i];
+            } else {
+                kreg[i] = widen4(kpre[i]);
+            }
         }
         vreg = vpre;
         if (t.nkn > 0u) {
             tile_prefetch(t, t.jn, t.nkn);
         }
     } else {
-        for (var i = 0u; i < DPL; i++) {
-            kreg[i] = kv_k4(kbase + i * KL);
+        for (var n = 0u; n < NKL; n++) {
+            let kbase = (t.kv_unit * params.capacity + t.j0 + min(ks + n * KS, t.nk - 1u)) * D4
+                + kl;
+            for (var i = 0u; i < DPL; i++) {
+                if (QREG) {
+                    kraw[n * DPL + i] = raw_k4(kbase + i * KL);
+                } else {
+                    kreg[n * DPL + i] = kv_k4(kbase + i * KL);
+                }
+            }
         }
         tile_fetch_v(t, t.j0, t.nk);
     }
-    for (var r = 0u; r < DQ; r++) {
-        var z = 0.0;
-        for (var i = 0u; i < DPL; i++) {
-            if ((ABLATE & 2u) != 0u) {
-                z += kreg[i].x;
-            } else {
-                z += dot(q_sh[r * D4 + kl + i * KL], kreg[i]);
+    for (var n = 0u; n < NKL; n++) {
+        for (var r = 0u; r < DQ; r++) {
+            var z = 0.0;
+            for (var i = 0u; i < DPL; i++) {
+                var k4: vec4<f32>;
+                if (QREG) {
+                    k4 = widen4(kraw[n * DPL + i]);
+                } else {
+                    k4 = kreg[n * DPL + i];
+                }
+                if ((ABLATE & 2u) != 0u) {
+                    z += k4.x;
+                } else {
+                    z += dot(q_at(r, i, kl), k4);
+                }
             }
+            red[(r * DK + ks + n * KS) * KLP + kl] = z;
         }
-        red[r * WG + t.lid] = z;
     }
     workgroupBarrier();
     for (var s = 0u; s < NPAIR; s++) {
@@ -176,7 +214,7 @@ fn tile_logits(t: DTile) {
             let key = pair_key(t, s);
             var z = 0.0;
             for (var l = 0u; l < KL; l++) {
-                z += red[r * WG + key * KL + l];
+                z += red[(r * DK + key) * KLP + l];
             }
             pz[s] = z;
             let rr = t.row0 + r;
@@ -325,6 +363,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     kind_begin(t);
     workgroupBarrier();
+    if (QREG) {
+        for (var r = 0u; r < DQ; r++) {
+            for (var i = 0u; i < DPL; i++) {
+                qreg[r * DPL + i] = q_sh[r * D4 + lid % KL + i * KL];
+            }
+        }
+    }
     if (PREFETCH) {
         let j0 = t.k0 + tile_at(0u, ntiles) * DK;
         tile_prefetch(t, j0, min(DK, t.k1 - j0));

@@ -116,13 +116,7 @@ impl Context {
         dtype: DType,
     ) -> Result<TileConfig> {
         let mem = self.info.max_workgroup_storage;
-        let lanes = self.decode_tuning.lanes;
-        let mut t = TileConfig::decode_with_lanes(d, dv, rows, dtype, mem, lanes)?;
-        if let Some(v) = self.decode_tuning.loads {
-            t.vk = v;
-        }
-        t.debug = self.decode_tuning.ablate;
-        Ok(t)
+        TileConfig::decode_tuned(d, dv, rows, dtype, mem, &self.decode_tuning)
     }
 
     /// The split plan [`Context::alloc_decode_output`] picks for `q_heads` query heads and

@@ -142,10 +142,36 @@ fn lanes_per_key(d: u32, dtype: DType) -> u32 {
     }
 }
 
-/// Workgroup memory of the partial kernel with `dq` rows per workgroup, bytes.
-fn partial_bytes(d: u32, dk: u32, dq: u32) -> u32 {
+/// Workgroup memory of the partial kernel with `dq` rows per workgroup, key tile `dk` and `kl`
+/// lanes per key (q in registers: `qreg`), bytes.
+fn partial_bytes(d: u32, dk: u32, dq: u32, kl: u32, qreg: bool) -> u32 {
     // q_sh + red + p_sh + row arrays (5 f32 + 1 vec4 per row) + xo.
-    dq * (4 * d + 4 * WG + 4 * dk + 5 * 4 + 16) + 16 * WG
+    dq * (4 * d + 4 * dk * red_stride(kl, qreg) + 4 * dk + 5 * 4 + 16) + 16 * WG
+}
+
+/// KLP, the stride of one (row, key) pair's KL parts in `red`: KL + 1 with q in registers
+/// (then KL is 16 and consecutive keys would hit the same banks), KL otherwise.
+fn red_stride(kl: u32, qreg: bool) -> u32 {
+    if qreg && kl > 1 {
+        kl + 1
+    } else {
+        kl
+    }
+}
+
+/// Vec4 registers per invocation the q-in-registers layout may spend on q (DQ x DPL).
+const QREG_VEC4: u32 = 8;
+
+/// Lanes per key with q in registers for head dim `d`, `dq` rows and at least `kl0` lanes
+/// (the automatic rule's, so that the key tile holds at least one pass of key slots): the
+/// fewest powers of two from `kl0` to 16 that divide D / 4 with DQ x D / 4 / KL <= 8 vec4s,
+/// or `None`.
+fn qreg_lanes(d: u32, dq: u32, kl0: u32) -> Option<u32> {
+    let d4 = d / 4;
+    [1u32, 2, 4, 8, 16]
+        .into_iter()
+        .filter(|&l| l >= kl0 && d4.is_multiple_of(l))
+        .find(|&l| dq * (d4 / l) <= QREG_VEC4)
 }
 
 impl TileConfig {
@@ -153,49 +179,86 @@ impl TileConfig {
     /// per kv head, within `wg_mem` bytes of workgroup memory. Their fields mean:
     /// `bq` = DQ, query rows per partial workgroup (a power of two, at most 16, at most the
     /// next power of two of `rows`, as many as fit); `bk` = DK, keys per tile (WG / KL);
-    /// `dc` = KL, lanes per key in the dot products (fewer for f16 storage, `dtype`);
+    /// `dc` = KL, lanes per key in the dot products (fewer for f16 storage, `dtype`; more with
+    /// q in registers, where each invocation owns NKL = DK x KL / WG keys of a tile);
+    /// `pad` = 1 when q is held in registers (QREG: each invocation's D / 4 / KL vec4 columns
+    /// of every row, at most 8 vec4s, so that the logits read no workgroup memory for q;
+    /// only with `WEBATTN_DECODE_QREG=1`: measured slower on the H200, docs/perf.md change
+    /// D7), 0 when the logits read q from workgroup memory (the default);
     /// `vk` = how K and V are loaded ([`TileConfig::DECODE_LOADS`]; `WEBATTN_DECODE_LOADS`,
     /// [`DecodeTuning`]): 0, P V loads its values; 1 (VWITHK), an invocation loads its values
     /// of P V with the tile's keys, before the tile's first barrier; 2 (PREFETCH), as 1, and
     /// the next tile's K and V are loaded when a tile starts. 1 and 2 apply when those values
     /// are at most 8 vec4s. `debug`: `WEBATTN_DECODE_ABLATE`'s bits (measuring only).
     pub fn decode(d: usize, dv: usize, rows: usize, dtype: DType, wg_mem: u32) -> Result<Self> {
-        Self::decode_with_lanes(d, dv, rows, dtype, wg_mem, None)
+        Self::decode_tuned(d, dv, rows, dtype, wg_mem, &DecodeTuning::default())
     }
 
-    /// [`TileConfig::decode`] with `lanes` lanes per key in place of the automatic choice
-    /// where it is given and divides D / 4 (`WEBATTN_DECODE_KL`, [`DecodeTuning`]).
-    pub(crate) fn decode_with_lanes(
+    /// [`TileConfig::decode`] with the overrides of `tuning` (measuring only;
+    /// [`DecodeTuning`]): `lanes` lanes per key where they divide D / 4 (the key tile is then
+    /// at least WG / lanes keys), the key tile `dk` where the lanes it needs divide D / 4,
+    /// q in registers forced on (where the layout fits) or off by `qreg`, `loads` and the
+    /// ablation bits.
+    pub(crate) fn decode_tuned(
         d: usize,
         dv: usize,
         rows: usize,
         dtype: DType,
         wg_mem: u32,
-        lanes: Option<u32>,
+        tuning: &DecodeTuning,
     ) -> Result<Self> {
         let ok = |x: usize| x.is_multiple_of(4) && (4..=256).contains(&x);
         if !ok(d) || !ok(dv) {
             return Err(Error::UnsupportedHeadDim { d, dv });
         }
         let (d, dv) = (d as u32, dv as u32);
-        let kl = lanes
-            .filter(|l| (d / 4).is_multiple_of(*l))
-            .unwrap_or_else(|| lanes_per_key(d, dtype));
-        let dk = WG / kl;
+        let lanes = tuning.lanes.filter(|l| (d / 4).is_multiple_of(*l));
+        let qreg = tuning.qreg;
+        let kl0 = lanes_per_key(d, dtype);
+        // The key tile: the automatic rule's (f16 tiles move as many bytes as f32's), more
+        // when fewer lanes are forced, or the forced one. The chunk rule uses it whatever the
+        // layout.
+        let mut kl = lanes.unwrap_or(kl0).min(kl0);
+        let mut dk = WG / kl;
+        if let Some(x) = tuning.dk {
+            let need = (WG / x).max(kl);
+            if (d / 4).is_multiple_of(need) {
+                (dk, kl) = (x, need);
+            }
+        }
         let mut dq = (rows.max(1) as u32)
             .min(MAX_ROWS)
             .next_power_of_two()
             .min(MAX_ROWS);
-        while dq > 1 && partial_bytes(d, dk, dq) > wg_mem {
+        while dq > 1 && partial_bytes(d, dk, dq, kl, false) > wg_mem {
             dq /= 2;
         }
-        let need = partial_bytes(d, dk, dq).max(2 * 16 * WG);
+        let need = partial_bytes(d, dk, dq, kl, false).max(2 * 16 * WG);
         if need > wg_mem {
             return Err(Error::TensorTooLarge {
                 what: format!("workgroup memory of the decode kernels for D={d}"),
                 size: need as u64,
                 limit: wg_mem as u64,
             });
+        }
+        // q in registers, asked for and where it fits (docs/perf.md, decode change D7: slower
+        // on the H200, so off by default): lanes forced by the knob are taken as they are when
+        // they fit, else the fewest that fit.
+        let mut q_in_regs = false;
+        if qreg == Some(true) {
+            let ql = match lanes {
+                Some(l) if l >= WG / dk && dq * (d / 4 / l) <= QREG_VEC4 => Some(l),
+                Some(_) => None,
+                None => qreg_lanes(d, dq, WG / dk),
+            };
+            if let Some(ql) = ql.filter(|&l| partial_bytes(d, dk, dq, l, true) <= wg_mem) {
+                kl = ql;
+                q_in_regs = true;
+            }
+        } else if let Some(l) =
+            lanes.filter(|&l| l >= WG / dk && partial_bytes(d, dk, dq, l, false) <= wg_mem)
+        {
+            kl = l;
         }
         Ok(TileConfig {
             variant: Variant::Portable,
@@ -204,10 +267,10 @@ impl TileConfig {
             bq: dq,
             bk: dk,
             dc: kl,
-            vk: Self::DECODE_LOADS,
-            pad: 0,
+            vk: tuning.loads.unwrap_or(Self::DECODE_LOADS),
+            pad: q_in_regs as u32,
             sg_max: 0,
-            debug: 0,
+            debug: tuning.ablate,
         })
     }
 
@@ -328,8 +391,16 @@ fn header(t: &TileConfig, storage: Storage) -> String {
         return s;
     }
     let vpl = dk.div_ceil(WG / dv4);
+    let qreg = t.pad == 1;
     let consts = [
         ("KL", kl),
+        ("KS", WG / kl),
+        ("NKL", dk * kl / WG),
+        ("KLP", red_stride(kl, qreg)),
+        ("QRN", if qreg { dq * (d4 / kl) } else { 1 }),
+        // K of the tile per invocation: widened (KRN) or, with q in registers, as stored (KWN).
+        ("KRN", if qreg { 1 } else { dk * d4 / WG }),
+        ("KWN", if qreg { dk * d4 / WG } else { 1 }),
         ("DPL", d4 / kl),
         ("KG", WG / dv4),
         // Values one P V lane loads per tile (its keys g, g + KG, ...), loaded with the
@@ -342,6 +413,7 @@ fn header(t: &TileConfig, storage: Storage) -> String {
     for (name, v) in consts {
         s += &format!("const {name}: u32 = {v}u;\n");
     }
+    s += &format!("const QREG: bool = {qreg};\n");
     s += &format!("const VWITHK: bool = {};\n", t.vk != 0 && vpl <= 8);
     s += &format!("const PREFETCH: bool = {};\n", t.vk == 2 && vpl <= 8);
     s
@@ -366,11 +438,17 @@ pub struct DecodeTuning {
     /// `WEBATTN_DECODE_KL=N` (1, 2, 4, 8 or 16): lanes per key of the portable partial
     /// kernel (`dc` of [`TileConfig::decode`]), where N divides D / 4.
     pub lanes: Option<u32>,
+    /// `WEBATTN_DECODE_DK=N` (16 to 512, a power of two): the portable partial kernel's key
+    /// tile (`bk` of [`TileConfig::decode`]), where the lanes it needs divide D / 4.
+    pub dk: Option<u32>,
+    /// `WEBATTN_DECODE_QREG=0|1`: q in registers in the portable partial kernel (`pad` of
+    /// [`TileConfig::decode`]) off (the default), or on where it fits.
+    pub qreg: Option<bool>,
 }
 
 impl DecodeTuning {
-    /// Reads `WEBATTN_DECODE_LOADS`, `WEBATTN_DECODE_ABLATE`, `WEBATTN_DECODE_WORKGROUPS`
-    /// and `WEBATTN_DECODE_KL`.
+    /// Reads `WEBATTN_DECODE_LOADS`, `WEBATTN_DECODE_ABLATE`, `WEBATTN_DECODE_WORKGROUPS`,
+    /// `WEBATTN_DECODE_KL`, `WEBATTN_DECODE_DK` and `WEBATTN_DECODE_QREG`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_env() -> Result<Self> {
         fn num(name: &str, range: std::ops::RangeInclusive<u32>) -> Result<Option<u32>> {
@@ -397,6 +475,15 @@ impl DecodeTuning {
                     )))
                 }
                 l => l,
+            },
+            qreg: num("WEBATTN_DECODE_QREG", 0..=1)?.map(|v| v == 1),
+            dk: match num("WEBATTN_DECODE_DK", 16..=512)? {
+                Some(x) if !x.is_power_of_two() => {
+                    return Err(Error::InvalidOption(format!(
+                        "WEBATTN_DECODE_DK={x}: not a power of two"
+                    )))
+                }
+                x => x,
             },
         })
     }
@@ -543,10 +630,31 @@ mod tests {
             {
                 for mem in [16384, 32768, 49152] {
                     let t = TileConfig::decode(d, d, rows, dt, mem).expect("tiles");
-                    assert!(partial_bytes(t.d, t.bk, t.bq) <= mem);
+                    let qreg = t.pad == 1;
+                    assert!(partial_bytes(t.d, t.bk, t.bq, t.dc, qreg) <= mem);
                     assert!(t.bq.is_power_of_two() && t.bq <= MAX_ROWS);
-                    assert_eq!(t.bk * t.dc, WG);
+                    // Whole passes of key slots per tile; the tile is the automatic rule's.
+                    assert_eq!((t.bk * t.dc) % WG, 0);
+                    assert_eq!(t.bk, WG / lanes_per_key(t.d, dt));
                     assert_eq!((t.d / 4) % t.dc, 0);
+                    assert!(!qreg || t.bq * (t.d / 4 / t.dc) <= QREG_VEC4);
+                    let off = DecodeTuning {
+                        qreg: Some(false),
+                        ..Default::default()
+                    };
+                    let forced =
+                        TileConfig::decode_tuned(d, d, rows, dt, mem, &off).expect("tiles");
+                    assert_eq!(forced.pad, 0);
+                    assert_eq!(forced.bk * forced.dc, WG);
+                    assert_eq!(t.pad, 0);
+                    let on = DecodeTuning {
+                        qreg: Some(true),
+                        ..Default::default()
+                    };
+                    let q = TileConfig::decode_tuned(d, d, rows, dt, mem, &on).expect("tiles");
+                    assert!(partial_bytes(q.d, q.bk, q.bq, q.dc, q.pad == 1) <= mem);
+                    assert_eq!(q.bk, t.bk);
+                    assert!(q.pad == 0 || q.bq * (q.d / 4 / q.dc) <= QREG_VEC4);
                 }
             }
         }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::dtype::DType;
 use crate::error::Error;
+use crate::pass::decode::DecodeTuning;
 use crate::shader::{TileConfig, Variant};
 
 use crate::kinds::registry;
@@ -461,14 +462,30 @@ fn dump_spirv_for_vkstats() {
         for (st, dt) in [(Storage::F32, DType::F32), (Storage::F16, DType::F16)] {
             let name = dt.name();
             for &bits in &debug {
-                for (kl, vk) in [(None, 1), (Some(8), 1), (None, 2), (Some(8), 2)] {
-                    let t = TileConfig {
-                        debug: bits,
-                        vk,
-                        ..TileConfig::decode_with_lanes(128, 128, 4, dt, 49152, kl).expect("tiles")
+                for (kl, vk, qreg, dk) in [
+                    (None, 1, true, None),
+                    (None, 0, true, None),
+                    (None, 1, true, Some(32)),
+                    (None, 1, false, None),
+                    (Some(8), 1, false, None),
+                    (None, 2, false, None),
+                    (Some(8), 2, true, None),
+                ] {
+                    let tuning = DecodeTuning {
+                        lanes: kl,
+                        qreg: Some(qreg),
+                        loads: Some(vk),
+                        ablate: bits,
+                        dk,
+                        ..Default::default()
                     };
+                    let t =
+                        TileConfig::decode_tuned(128, 128, 4, dt, 49152, &tuning).expect("tiles");
                     let tag = kl.map_or(String::new(), |l| format!("_kl{l}"))
-                        + if vk == 2 { "_pre" } else { "" };
+                        + if vk == 2 { "_pre" } else { "" }
+                        + if vk == 0 { "_vk0" } else { "" }
+                        + &dk.map_or(String::new(), |x| format!("_dk{x}"))
+                        + if t.pad == 1 { "_qreg" } else { "" };
                     let src = source(PassId::DecodePartial, kernel, st, &t);
                     let label = format!("dec_{kind}_{name}_d{bits}{tag}");
                     write(label, PassId::DecodePartial, &src);
