@@ -11,9 +11,11 @@
 //     keys ks + n * KS of the tile (KS = WG / KL slots, DK = NKL * KS); it loads vec4s kl,
 //     kl + KL, ... (DPL of them) of each of its keys' rows (KL lanes read one row in
 //     contiguous runs) and leaves, per row r and key j, its part of the dot product in
-//     red[(r * DK + j) * KLP + kl]. With QREG its DPL vec4 columns of every query row are
-//     held in registers (qreg, loaded once per chunk), so the logits read no workgroup memory
-//     for q; otherwise they read q_sh. Then invocation lid owns the (row, key) pairs
+//     red[(r * DK + j) * KLP + kl]. With QREG (WEBATTN_DECODE_QREG=1; off by default: its
+//     registers cost more occupancy than the reads it saves, docs/perf.md D7) its DPL vec4
+//     columns of every query row are held in registers (qreg, loaded once per chunk), so the
+//     logits read no workgroup memory for q; otherwise they read q_sh (NKL = 1 unless
+//     WEBATTN_DECODE_KL asks for more lanes). Then invocation lid owns the (row, key) pairs
 //     e = lid + s * WG (s < NPAIR) of the DQ x DK tile and sums the KL parts into pz[s], with
 //     pok[s] = the pair is allowed (KLP = KL + 1 with QREG: consecutive keys' parts in
 //     different banks).
