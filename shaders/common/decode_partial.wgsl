@@ -145,9 +145,6 @@ fn tile_prefetch(t: DTile, j0: u32, nk: u32) {
     }
 }
 
-// Logits of the tile: see the file comment. Loads the tile's K (and V, tile_fetch_v) first;
-// a key slot past nk loads the tile's last key (its pairs are not allowed). Ends with pz, pok
-// set (one barrier inside).
 // Query row r's vec4 column kl + i * KL (times scale): from registers with QREG (r and i are
 // constants once the callers' loops unroll), else from q_sh.
 fn q_at(r: u32, i: u32, kl: u32) -> vec4<f32> {
@@ -157,18 +154,16 @@ fn q_at(r: u32, i: u32, kl: u32) -> vec4<f32> {
     return q_sh[r * D4 + kl + i * KL];
 }
 
+// Logits of the tile: see the file comment. Loads the tile's K (and V, tile_fetch_v) first;
+// a key slot past nk loads the tile's last key (its pairs are not allowed). Ends with pz, pok
+// set (one barrier inside).
 fn tile_logits(t: DTile) {
     let ks = t.lid / KL;
     let kl = t.lid % KL;
-    var kreg: array<vec4<f32>, KRN>;       // K widened as it is loaded (not QREG)
-    var kraw: array<KvRaw, KWN>;           // QREG: K as stored, widened as it is used
+    var kreg: array<vec4<f32>, NKL * DPL>;
     if (PREFETCH) {
         for (var i = 0u; i < NKL * DPL; i++) {
-            if (QREG) {
-                kraw[i] = kpre[i];
-            } else {
-                kreg[i] = widen4(kpre[i]);
-            }
+            kreg[i] = widen4(kpre[i]);
         }
         vreg = vpre;
         if (t.nkn > 0u) {
@@ -179,11 +174,7 @@ fn tile_logits(t: DTile) {
             let kbase = (t.kv_unit * params.capacity + t.j0 + min(ks + n * KS, t.nk - 1u)) * D4
                 + kl;
             for (var i = 0u; i < DPL; i++) {
-                if (QREG) {
-                    kraw[n * DPL + i] = raw_k4(kbase + i * KL);
-                } else {
-                    kreg[n * DPL + i] = kv_k4(kbase + i * KL);
-                }
+                kreg[n * DPL + i] = kv_k4(kbase + i * KL);
             }
         }
         tile_fetch_v(t, t.j0, t.nk);
@@ -192,16 +183,10 @@ fn tile_logits(t: DTile) {
         for (var r = 0u; r < DQ; r++) {
             var z = 0.0;
             for (var i = 0u; i < DPL; i++) {
-                var k4: vec4<f32>;
-                if (QREG) {
-                    k4 = widen4(kraw[n * DPL + i]);
-                } else {
-                    k4 = kreg[n * DPL + i];
-                }
                 if ((ABLATE & 2u) != 0u) {
-                    z += k4.x;
+                    z += kreg[n * DPL + i].x;
                 } else {
-                    z += dot(q_at(r, i, kl), k4);
+                    z += dot(q_at(r, i, kl), kreg[n * DPL + i]);
                 }
             }
             red[(r * DK + ks + n * KS) * KLP + kl] = z;
