@@ -108,6 +108,7 @@ decode4)
   [ -n "${D4_FULL_TESTS:-}" ] && { echo "## gpu tests, all, auto"; timeout 200 .devbin/gpu-tests --test-threads 8 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -12; }
   echo "## gpu decode tests, auto"; timeout 120 .devbin/gpu-tests --test-threads 8 decode 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
   echo "## gpu decode tests, portable"; WEBATTN_VARIANT=portable timeout 120 .devbin/gpu-tests --test-threads 8 decode 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
+  echo "## gpu decode tests, coopmat"; WEBATTN_DECODE_VARIANT=coopmat timeout 120 .devbin/gpu-tests --test-threads 8 decode 2>&1 | grep -E "test result|panicked|FAILED|seed" | tail -8
   for mb in 512 1024; do echo "## read_bandwidth ${mb} MiB"; [ -x .devbin/read_bandwidth ] && BW_MB=$mb timeout 60 .devbin/read_bandwidth 2>&1 | tail -3; done
   if [ -x .devbin/vkstats ] && [ -d .devbin/spv ]; then
     # The driver's registers and local memory per kernel (tools/vkstats; local memory is

@@ -45,6 +45,13 @@ cargo test --doc --features cli 2>&1 | tee -a "$log"
 step "decode tests again on the layouts that are off by default (q in registers; prefetch)"
 WEBATTN_DECODE_QREG=1 cargo test --test gpu --features cli decode 2>&1 | tee -a "$log"
 WEBATTN_DECODE_LOADS=2 cargo test --test gpu --features cli decode 2>&1 | tee -a "$log"
+step "decode tests on the cooperative-matrix kernel (lavapipe of Mesa 26: scripts/lavapipe-coop.sh)"
+if icd=$(bash scripts/lavapipe-coop.sh); then
+  VK_DRIVER_FILES="$icd" WEBATTN_DECODE_VARIANT=coopmat cargo test --test gpu --features cli decode \
+    2>&1 | tee -a "$log"
+else
+  echo "SKIPPED: no lavapipe with cooperative matrices could be set up (see above)"
+fi
 if [ -x web/test.sh ]; then
   step "browser tests (headless Chromium, WebGPU on SwiftShader)"
   web/test.sh 2>&1 | tee -a "$log"

@@ -489,6 +489,8 @@ pub(crate) mod snippets {
     pub const DECODE: &str = include_str!("../shaders/common/decode.wgsl");
     pub const DECODE_PARTIAL: &str = include_str!("../shaders/common/decode_partial.wgsl");
     pub const DECODE_PARTIAL_SG: &str = include_str!("../shaders/common/decode_partial_sg.wgsl");
+    pub const DECODE_PARTIAL_COOP: &str =
+        include_str!("../shaders/common/decode_partial_coop.wgsl");
     pub const DECODE_MERGE: &str = include_str!("../shaders/common/decode_merge.wgsl");
 
     /// The load functions of q, k, v for a storage type.

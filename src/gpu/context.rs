@@ -62,6 +62,8 @@ pub struct Context {
     coop2_debug: u32,
     /// The decode passes' overrides from the environment (none on wasm).
     pub(crate) decode_tuning: DecodeTuning,
+    /// Fragment size of the cooperative-matrix decode kernel (16 or 8), 0 where it cannot run.
+    pub(crate) coop_decode_cm: u32,
 }
 
 impl std::fmt::Debug for Context {
@@ -96,20 +98,27 @@ impl Context {
         let af = adapter.features();
         let props = adapter.cooperative_matrix_properties();
         // The cooperative-matrix variant needs 16x16x16 f16 inputs with f32 accumulators.
-        let coop16 = props.iter().any(|p| {
-            (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
-                && p.ab_type == wgpu::CooperativeScalarType::F16
-                && p.cr_type == wgpu::CooperativeScalarType::F32
-        });
+        let has = |n: u32| {
+            props.iter().any(|p| {
+                (p.m_size, p.n_size, p.k_size) == (n, n, n)
+                    && p.ab_type == wgpu::CooperativeScalarType::F16
+                    && p.cr_type == wgpu::CooperativeScalarType::F32
+            })
+        };
+        let coop16 = has(16);
+        // The cooperative-matrix decode kernel also runs on 8x8x8 fragments (lavapipe).
+        let coop8 = has(8);
         // SUBGROUP_BARRIER: the coopmat2 kernel's subgroupBarrier() (Vulkan and Metal).
         let mut wanted = wgpu::Features::SHADER_F16
             | wgpu::Features::SUBGROUP
             | wgpu::Features::SUBGROUP_BARRIER
             | wgpu::Features::TIMESTAMP_QUERY;
-        if coop16
+        let coop_decode = options.decode_variant == Some(Variant::CoopMatrix);
+        if (coop16
             && options
                 .variant
-                .is_none_or(|v| matches!(v, Variant::CoopMatrix | Variant::CoopMatrix2))
+                .is_none_or(|v| matches!(v, Variant::CoopMatrix | Variant::CoopMatrix2)))
+            || ((coop16 || coop8) && coop_decode)
         {
             wanted |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         }
@@ -144,7 +153,7 @@ impl Context {
                 )
             })
             .collect();
-        let coop = (coop, coop16);
+        let coop = (coop, coop16, coop8);
         Self::build(adapter.get_info(), af, coop, device, queue, &options, true)
     }
 
@@ -213,7 +222,7 @@ impl Context {
         Self::build(
             info,
             features,
-            (Vec::new(), false),
+            (Vec::new(), false, false),
             device,
             queue,
             options,
@@ -224,7 +233,7 @@ impl Context {
     fn build(
         ai: wgpu::AdapterInfo,
         adapter_features: wgpu::Features,
-        (cooperative_matrix, coop16): (Vec<String>, bool),
+        (cooperative_matrix, coop16, coop8): (Vec<String>, bool, bool),
         device: wgpu::Device,
         queue: wgpu::Queue,
         options: &ContextOptions,
@@ -295,8 +304,41 @@ impl Context {
         // too (H200, docs/perf.md change D4). The subgroup kernel runs where it is forced; it
         // bakes the subgroup size into its tiles, so it needs a fixed one (any power of two
         // from 4, lavapipe's 8, to 128).
+        // The cooperative-matrix decode kernel (forced only: not yet measured against the
+        // portable one, docs/perf.md) needs the feature, one fixed subgroup size, and
+        // 16x16x16 (preferred) or 8x8x8 f16->f32 fragments; it runs for f16 caches read as
+        // `f16` (Context::decode_tiles), the others keep the portable kernel.
+        let coop_decode_cm = if df.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+            && df.contains(wgpu::Features::SUBGROUP)
+            && sg_min == sg_max
+            && sg_max.is_power_of_two()
+        {
+            if coop16 {
+                16
+            } else if coop8 {
+                8
+            } else {
+                0
+            }
+        } else {
+            0
+        };
         let decode_variant = match options.decode_variant {
             None | Some(Variant::Portable) => Variant::Portable,
+            Some(Variant::CoopMatrix) if coop_decode_cm != 0 => Variant::CoopMatrix,
+            Some(Variant::CoopMatrix) => {
+                return Err(Error::MissingFeature(format!(
+                    "the cooperative-matrix decode kernel needs EXPERIMENTAL_COOPERATIVE_MATRIX \
+                     with 16x16x16 or 8x8x8 f16->f32 shapes and SUBGROUP with one fixed \
+                     subgroup size; this device has cooperative \
+                     matrices: {}, subgroups {sg_min}..{sg_max}",
+                    if cooperative_matrix.is_empty() {
+                        "none".to_string()
+                    } else {
+                        cooperative_matrix.join(", ")
+                    }
+                )))
+            }
             Some(Variant::Subgroup)
                 if df.contains(wgpu::Features::SUBGROUP)
                     && sg_min == sg_max
@@ -397,6 +439,7 @@ impl Context {
             gpu_error,
             coop2_debug,
             decode_tuning,
+            coop_decode_cm,
         })
     }
 

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::kinds::AuxOut;
 use crate::pass::decode::{self as dp, chunk_count, SplitPlan};
 use crate::pass::PassId;
-use crate::shader::{TileConfig, Variant};
+use crate::shader::{Storage, TileConfig, Variant};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -87,7 +87,9 @@ impl Context {
     /// Tiles of the decode kernels for head dims `d`, `dv` and `rows` = (Hq / Hkv) * Tq query
     /// rows per kv head and a cache of `dtype` on this device: the subgroup partial kernel's
     /// ([`TileConfig::decode_subgroup`]) where [`crate::DeviceInfo::decode_variant`] is
-    /// [`crate::Variant::Subgroup`] and they fit, else the portable ones
+    /// [`crate::Variant::Subgroup`] and they fit, the cooperative-matrix kernel's
+    /// ([`TileConfig::decode_coop`]) for f16 caches where it is
+    /// [`crate::Variant::CoopMatrix`] and they fit, else the portable ones
     /// ([`TileConfig::decode`]).
     pub fn decode_tiles(
         &self,
@@ -97,6 +99,19 @@ impl Context {
         dtype: DType,
     ) -> Result<TileConfig> {
         let mem = self.info.max_workgroup_storage;
+        if self.info.decode_variant == Variant::CoopMatrix
+            && dtype == DType::F16
+            && self.info.f16_storage == Storage::F16
+        {
+            let sg = self.info.subgroup_sizes.1;
+            if let Some(mut t) = TileConfig::decode_coop(d, dv, rows, mem, sg, self.coop_decode_cm)
+            {
+                if let Some(l) = self.decode_tuning.loads {
+                    t.vk = u32::from(l != 0);
+                }
+                return Ok(t);
+            }
+        }
         if self.info.decode_variant == Variant::Subgroup {
             let sg = self.info.subgroup_sizes.1;
             if let Some(t) = TileConfig::decode_subgroup(d, dv, rows, dtype, mem, sg) {

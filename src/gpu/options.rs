@@ -52,7 +52,11 @@ pub struct ContextOptions {
     /// Force the decode partial kernel: `None` or [`Variant::Portable`] takes the portable one
     /// (the automatic choice); [`Variant::Subgroup`] the subgroup one, for the kinds that
     /// have it, which needs `SUBGROUP` with one fixed subgroup size (a power of two from 4 to
-    /// 128; else [`Error::MissingFeature`]). Also set by `WEBATTN_DECODE_VARIANT`.
+    /// 128; else [`Error::MissingFeature`]); [`Variant::CoopMatrix`] the cooperative-matrix
+    /// one for f16 caches (`common/decode_partial_coop.wgsl`: tensor cores for Q K^T and
+    /// P V), which needs `EXPERIMENTAL_COOPERATIVE_MATRIX` with 16x16x16 or 8x8x8 f16->f32
+    /// fragments and one fixed subgroup size (f32 caches, and f16 read packed, keep the
+    /// portable kernel). Also set by `WEBATTN_DECODE_VARIANT` (`portable`, `subgroup`, `coopmat`).
     pub decode_variant: Option<Variant>,
 }
 
@@ -91,9 +95,10 @@ impl ContextOptions {
             None => None,
             Some("portable") => Some(Variant::Portable),
             Some("subgroup") => Some(Variant::Subgroup),
+            Some("coopmat") => Some(Variant::CoopMatrix),
             Some(v) => {
                 return Err(Error::InvalidOption(format!(
-                    "WEBATTN_DECODE_VARIANT={v}: not 'portable' or 'subgroup'"
+                    "WEBATTN_DECODE_VARIANT={v}: not 'portable', 'subgroup' or 'coopmat'"
                 )))
             }
         };

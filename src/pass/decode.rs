@@ -65,9 +65,16 @@ static BINDINGS: [Binding; 9] = [
     Binding::write("part", Elem::Vec4F32),
 ];
 
-fn common(st: Storage) -> Vec<&'static str> {
+fn common(t: &TileConfig, st: Storage) -> Vec<&'static str> {
+    // The cooperative-matrix partial kernel reads f16 q, k, v as scalars (its coopLoad needs
+    // a pointer to a scalar); both passes share the declarations, so the merge does too.
+    let load = if t.variant == Variant::CoopMatrix && st == Storage::F16 {
+        snippets::STORAGE_F16_SCALAR
+    } else {
+        snippets::load(st)
+    };
     vec![
-        snippets::load(st),
+        load,
         snippets::PARAMS,
         snippets::store(st),
         snippets::DECODE,
@@ -79,9 +86,10 @@ pub(crate) static PARTIAL: Pass = Pass {
     bindings: &BINDINGS,
     header,
     snippets: |t: &TileConfig, st: Storage| {
-        let mut s = common(st);
+        let mut s = common(t, st);
         s.push(match t.variant {
             Variant::Subgroup => snippets::DECODE_PARTIAL_SG,
+            Variant::CoopMatrix => snippets::DECODE_PARTIAL_COOP,
             _ => snippets::DECODE_PARTIAL,
         });
         s
@@ -94,8 +102,8 @@ pub(crate) static MERGE: Pass = Pass {
     id: PassId::DecodeMerge,
     bindings: &BINDINGS,
     header,
-    snippets: |_t: &TileConfig, st: Storage| {
-        let mut s = common(st);
+    snippets: |t: &TileConfig, st: Storage| {
+        let mut s = common(t, st);
         s.push(snippets::DECODE_MERGE);
         s
     },
@@ -337,6 +345,113 @@ impl TileConfig {
     }
 }
 
+/// The cooperative-matrix partial kernel's strides (`common/decode_partial_coop.wgsl`):
+/// (QS, PS, FS) in halves, (SS, OS) in floats, each row a multiple of 16 bytes.
+fn coop_strides(d: u32, dv: u32, dk: u32, cm: u32) -> (u32, u32, u32, u32, u32) {
+    (d + 8, dk + 8, cm + 8, dk + 4, dv + 4)
+}
+
+/// Workgroup memory of the cooperative-matrix partial kernel, bytes.
+fn coop_bytes(d: u32, dv: u32, dk: u32, dq: u32, cm: u32, sg: u32) -> u32 {
+    let (qs, ps, fs, ss, os) = coop_strides(d, dv, dk, cm);
+    let nsg = WG / sg;
+    // q16, red, p_sh, p16, f_scr, the row arrays (5 f32, 1 vec4), kbad.
+    2 * dq * qs
+        + 4 * dq * ss.max(os)
+        + 4 * dq * dk
+        + 2 * dq * ps
+        + 2 * nsg * cm * fs
+        + dq * (5 * 4 + 16)
+        + 4 * dk
+}
+
+/// The generated constants of the cooperative-matrix partial kernel (after the shared ones).
+fn coop_header(t: &TileConfig) -> String {
+    let (cm, sg, dq, dk) = (t.dc, t.sg_max, t.bq, t.bk);
+    let (qs, ps, fs, ss, os) = coop_strides(t.d, t.dv, dk, cm);
+    let kg = WG / (t.dv / 4);
+    // V fragments loaded with K (`vk` = 1) where each subgroup has at most one column block.
+    let vpre = t.vk != 0 && t.dv / cm <= WG / sg;
+    let consts = [
+        ("CM", cm),
+        ("SG", sg),
+        ("NSG", WG / sg),
+        ("NKS", dk / cm),
+        ("NRB", dq / cm),
+        ("DB", t.d / cm),
+        ("DVB", t.dv / cm),
+        ("QS", qs),
+        ("PS", ps),
+        ("FS", fs),
+        ("SS", ss),
+        ("OS", os),
+        ("RED", dq * ss.max(os)),
+        ("EPL", cm * cm / sg),
+        ("KG", kg),
+        ("NRI", dq.div_ceil(kg)),
+        ("NPAIR", dq * dk / WG),
+        ("VPN", if vpre { dk / cm } else { 1 }),
+    ];
+    let mut s = String::new();
+    for (name, v) in consts {
+        s += &format!("const {name}: u32 = {v}u;\n");
+    }
+    for (alias, ty) in [("CmA", "f16, A"), ("CmB", "f16, B"), ("CmC", "f32, C")] {
+        s += &format!("alias {alias} = coop_mat{cm}x{cm}<{ty}>;\n");
+    }
+    s += &format!("const VPRE: bool = {vpre};\n");
+    s
+}
+
+impl TileConfig {
+    /// Tiles of the cooperative-matrix decode partial kernel
+    /// (`common/decode_partial_coop.wgsl`; f16 caches) for fragments of `cm` x `cm` x `cm`
+    /// (8 or 16) and subgroups of exactly `sg` lanes, or `None` where it cannot run: head dims
+    /// that are not multiples of `cm` or above 256, subgroups that do not divide the key tile,
+    /// or too little workgroup memory. The fields mean: `bq` = DQ, rows per workgroup (`rows`
+    /// rounded up to `cm`, at most 2 `cm`); `bk` = DK = 8 `cm` keys per tile (the chunk rule's
+    /// tile); `dc` = CM; `sg_max` = SG; `vk` = 1: each subgroup's V fragments are loaded with
+    /// the tile's K where it owns at most one column block of Dv (VPRE), 0
+    /// (`WEBATTN_DECODE_LOADS=0`): P V loads them itself.
+    pub fn decode_coop(
+        d: usize,
+        dv: usize,
+        rows: usize,
+        wg_mem: u32,
+        sg: u32,
+        cm: u32,
+    ) -> Option<Self> {
+        let ok = |x: usize| x.is_multiple_of(cm as usize) && (cm as usize..=256).contains(&x);
+        if !matches!(cm, 8 | 16) || !ok(d) || !ok(dv) {
+            return None;
+        }
+        let dk = 8 * cm;
+        if !sg.is_power_of_two() || sg < 4 || sg > dk || sg > cm * cm {
+            return None;
+        }
+        let (d, dv) = (d as u32, dv as u32);
+        let mut dq = (rows.max(1) as u32).next_multiple_of(cm).min(2 * cm);
+        while coop_bytes(d, dv, dk, dq, cm, sg) > wg_mem || !(dq * dk).is_multiple_of(WG) {
+            if dq == cm {
+                return None;
+            }
+            dq = cm;
+        }
+        Some(TileConfig {
+            variant: Variant::CoopMatrix,
+            d,
+            dv,
+            bq: dq,
+            bk: dk,
+            dc: cm,
+            vk: 1,
+            pad: 0,
+            sg_max: sg,
+            debug: 0,
+        })
+    }
+}
+
 /// Subgroups per workgroup of the subgroup partial kernel for subgroups of `sg` lanes: 4, fewer
 /// where 4 would exceed 256 invocations.
 fn sg_subgroups(sg: u32) -> u32 {
@@ -357,6 +472,9 @@ fn header(t: &TileConfig, storage: Storage) -> String {
     if storage == Storage::F16 {
         s += "enable f16;\n";
     }
+    if t.variant == Variant::CoopMatrix {
+        s += "enable wgpu_cooperative_matrix;\n";
+    }
     s += "// generated by webattn::pass::decode\n";
     let (d4, dv4) = (t.d / 4, t.dv / 4);
     let (dq, dk, kl) = (t.bq, t.bk, t.dc.max(1));
@@ -376,6 +494,9 @@ fn header(t: &TileConfig, storage: Storage) -> String {
     ];
     for (name, v) in shared {
         s += &format!("const {name}: u32 = {v}u;\n");
+    }
+    if t.variant == Variant::CoopMatrix {
+        return s + &coop_header(t);
     }
     if t.variant == Variant::Subgroup {
         let sg = t.sg_max;

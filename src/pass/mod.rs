@@ -119,7 +119,12 @@ pub(crate) fn tensor_extent(
 fn declarations(pass: PassId, storage: Storage, tiles: &TileConfig) -> String {
     let mut s = Params::wgsl();
     s += &contract::flags_wgsl();
-    let scalar_inputs = tiles.variant == Variant::CoopMatrix2 && storage == Storage::F16;
+    // The cooperative-matrix decode kernel (and the merge, which shares its declarations)
+    // likewise.
+    let decode = matches!(pass, PassId::DecodePartial | PassId::DecodeMerge);
+    let scalar_inputs = storage == Storage::F16
+        && (tiles.variant == Variant::CoopMatrix2
+            || (decode && tiles.variant == Variant::CoopMatrix));
     // With K and V staged (debugging), only q is read as scalars.
     let scalar = |name: &str| scalar_inputs && !(tiles.coop2_staged() && name != "q");
     for (i, b) in pass.pass().bindings.iter().enumerate() {

@@ -232,6 +232,47 @@ fn coop_shaders_validate_and_translate_to_spirv() {
     }
 }
 
+/// The cooperative-matrix decode partial kernel (common/decode_partial_coop.wgsl with each
+/// kind's portable decode hooks; f16 caches read as scalars) and the merge that shares its
+/// declarations validate with naga and translate to SPIR-V, for 16x16 fragments with
+/// subgroups of 32 (the H100/H200) and 8x8 with subgroups of 8 (lavapipe), every head dim the
+/// chooser accepts and 1 to 40 rows; the chooser refuses what the kernel cannot run.
+#[test]
+fn coop_decode_shaders_validate_and_translate_to_spirv() {
+    let mut count = 0;
+    for (cm, sg) in [(16u32, 32u32), (8, 8), (16, 16), (8, 32)] {
+        for d in [16, 32, 64, 80, 128, 256] {
+            for rows in [1, 4, 5, 16, 40] {
+                let Some(t) = TileConfig::decode_coop(d, d, rows, 49152, sg, cm) else {
+                    assert!(d % cm as usize != 0 || d == 256, "cm {cm} sg {sg} d {d}");
+                    continue;
+                };
+                assert!(t.bq.is_multiple_of(cm) && t.bq <= 2 * cm);
+                // V with K (the default) and without (WEBATTN_DECODE_LOADS=0).
+                let t = TileConfig {
+                    vk: (d / 16 % 2) as u32,
+                    ..t
+                };
+                for pass in [PassId::DecodePartial, PassId::DecodeMerge] {
+                    for (kind, kernel) in kernels(pass) {
+                        let src = source(pass, kernel, Storage::F16, &t);
+                        let label = format!("coop decode {kind} {pass:?} D={d} rows={rows} {t:?}");
+                        spirv_of(&src, &label);
+                        if cm == 8 {
+                            msl_of(&src, &label);
+                        }
+                        count += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(count >= 100, "{count}");
+    assert!(TileConfig::decode_coop(72, 72, 4, 49152, 32, 16).is_none());
+    assert!(TileConfig::decode_coop(64, 64, 4, 49152, 32, 12).is_none());
+    assert!(TileConfig::decode_coop(64, 64, 4, 8192, 32, 16).is_none());
+}
+
 /// The `coopmat2` kernels (each kind's hooks after common/tile_coop2.wgsl; f16 inputs read
 /// as scalars; f32 and f16 outputs) validate with naga and translate to SPIR-V, for every
 /// head-dim pair the chooser accepts; the chooser refuses what the kernel cannot run. As for
@@ -375,6 +416,31 @@ fn spirv_with(src: &str, label: &str, opts: &naga::back::spv::Options) -> Vec<u3
         .unwrap_or_else(|e| panic!("{label}: SPIR-V: {e}"))
 }
 
+/// Parses, validates (as [`spirv_with`]) and writes MSL 2.3 (Metal's simdgroup matrices, 8x8
+/// fragments: the cooperative-matrix decode kernel with CM = 8).
+fn msl_of(src: &str, label: &str) -> String {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
+    let caps = naga::valid::Capabilities::SHADER_FLOAT16
+        | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+        | naga::valid::Capabilities::SUBGROUP
+        | naga::valid::Capabilities::SUBGROUP_BARRIER
+        | naga::valid::Capabilities::COOPERATIVE_MATRIX;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{label}: validation error:\n{}", e.emit_to_string(src)));
+    let opts = naga::back::msl::Options {
+        lang_version: (2, 3),
+        ..Default::default()
+    };
+    let pipeline = naga::back::msl::PipelineOptions::default();
+    naga::back::msl::write_string(&module, &info, &opts, &pipeline)
+        .unwrap_or_else(|e| panic!("{label}: MSL: {e}"))
+        .0
+}
+
 pub(crate) fn translate_all(src: &str, label: &str) {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{label}: parse error:\n{}", e.emit_to_string(src)));
@@ -489,6 +555,20 @@ fn dump_spirv_for_vkstats() {
                     let src = source(PassId::DecodePartial, kernel, st, &t);
                     let label = format!("dec_{kind}_{name}_d{bits}{tag}");
                     write(label, PassId::DecodePartial, &src);
+                }
+            }
+            if dt == DType::F16 {
+                // The cooperative-matrix kernel as on the H100/H200 (16x16x16, subgroups of
+                // 32), V with K (the default) and without.
+                let t = TileConfig::decode_coop(128, 128, 4, 49152, 32, 16).expect("coop tiles");
+                for vk in [1, 0] {
+                    let t = TileConfig { vk, ..t };
+                    let src = source(PassId::DecodePartial, kernel, st, &t);
+                    write(
+                        format!("deccoop_{kind}_vk{vk}"),
+                        PassId::DecodePartial,
+                        &src,
+                    );
                 }
             }
             if let Some(sgk) = decode_subgroup_kernel(kind) {

@@ -825,6 +825,71 @@ fn decode_forced_kernels() {
     for (kernel, c) in &contexts {
         forced_kernel_cases(c, kernel);
     }
+    // The cooperative-matrix kernel (f16 caches) where the device has one (lavapipe from
+    // Mesa 25.1 with 8x8x8 fragments: scripts/lavapipe-coop.sh; the H100/H200 with 16x16x16).
+    let mut o = webattn::ContextOptions::from_env().expect("WEBATTN_* environment");
+    o.decode_variant = Some(webattn::Variant::CoopMatrix);
+    if let Ok(coop) = Context::new_blocking(o) {
+        assert_eq!(coop.info().decode_variant, webattn::Variant::CoopMatrix);
+        coop_kernel_cases(&coop);
+    } else {
+        eprintln!("no cooperative-matrix decode kernel on this device: {a}");
+    }
+}
+
+/// The cooperative-matrix partial kernel on f16 caches: every option set on a ragged GQA
+/// batch with many chunks (Tq 1, 2, 5), windows across chunks with NaN before them, extreme
+/// logits, and head dims from 16 to 256 with Dv != D.
+fn coop_kernel_cases(c: &Context) {
+    for tq in [1, 2, 5] {
+        let case = Case::new(4, 8, 2, 32, 32, 300, tq)
+            .lens(&[0, 1, 300, 137])
+            .plan(32, 16)
+            .dtype(DType::F16);
+        let s = Shape::gqa(4, 8, 2, tq, 32);
+        for (name, attn) in option_matrix(&s) {
+            check_case(c, &attn, &case, &format!("coopmat {name} Tq={tq}"));
+        }
+    }
+    for w in [31, 33, 100] {
+        let mut case = Case::new(3, 2, 2, 32, 32, 400, 4)
+            .lens(&[400, 290, 40])
+            .plan(32, 32)
+            .dtype(DType::F16);
+        case.nan_before_window = Some(w);
+        for attn in [
+            Attention::softmax().causal(true),
+            Attention::stick_breaking().remainder(Remainder::ToCurrent),
+        ] {
+            let attn = attn.window(w as u32);
+            check_case(c, &attn, &case, &format!("coopmat window {w}"));
+        }
+    }
+    let case = Case::new(2, 4, 2, 32, 32, 300, 2)
+        .lens(&[300, 77])
+        .plan(32, 16)
+        .dtype(DType::F16);
+    for (name, attn) in webattn::testing::extreme_matrix(&Shape::gqa(2, 4, 2, 2, 32)) {
+        check_case(c, &attn, &case, &format!("coopmat extreme {name}"));
+    }
+    for (d, dv) in [
+        (16, 16),
+        (64, 64),
+        (80, 80),
+        (128, 128),
+        (256, 256),
+        (64, 16),
+        (16, 128),
+    ] {
+        let case = Case::new(2, 8, 1, d, dv, 150, 2)
+            .lens(&[150, 33])
+            .plan(32, 8)
+            .dtype(DType::F16);
+        let s = Shape::gqa(2, 8, 1, 2, d);
+        for (name, attn) in option_matrix(&s).into_iter().step_by(2) {
+            check_case(c, &attn, &case, &format!("coopmat {name} D={d} Dv={dv}"));
+        }
+    }
 }
 
 fn forced_kernel_cases(c: &Context, kernel: &str) {
